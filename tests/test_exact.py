@@ -1,0 +1,40 @@
+import numpy as np
+import pytest
+
+from uotm.exact import balanced_plan, kl_uot_plan, monotone_rearrangement, w2_squared
+
+
+def test_balanced_plan_in_1d_is_the_sorted_matching():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=40), rng.normal(2, 0.5, size=40)
+    plan = balanced_plan(x, y)
+    mapped = plan.barycentric_map()[:, 0]
+    np.testing.assert_allclose(np.sort(mapped), np.sort(y))
+    np.testing.assert_allclose(mapped, monotone_rearrangement(x, y, x), atol=1e-12)
+    assert w2_squared(x, y) == pytest.approx(np.mean((np.sort(x) - np.sort(y)) ** 2), rel=1e-10)
+
+
+def test_kl_uot_value_is_below_both_trivial_plans():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(30, 2)), rng.normal(3, 1, size=(30, 2))
+    for tau in (0.01, 0.3, 3.0):
+        plan = kl_uot_plan(x, y, tau)
+        assert plan.cost <= tau * w2_squared(x, y) + 1e-9  # the balanced plan is admissible
+        assert plan.cost <= 2.0 + 1e-9  # the empty plan costs KL(0|a) + KL(0|b) = 2
+    assert kl_uot_plan(x, y, 3.0).plan.sum() < kl_uot_plan(x, y, 0.01).plan.sum()
+
+
+def test_shares():
+    x = np.array([0.0, 1.0])
+    y = np.array([0.0, 1.0])
+    plan = balanced_plan(x, y)
+    assert plan.share_sent_to([False, True]) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="target_mask"):
+        plan.share_sent_to([True])
+
+
+def test_bad_clouds_are_refused():
+    with pytest.raises(ValueError, match="NaN"):
+        w2_squared([0.0, np.nan], [0.0, 1.0])
+    with pytest.raises(ValueError, match="dimensional"):
+        w2_squared(np.zeros((3, 2)), np.zeros((3, 1)))

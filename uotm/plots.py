@@ -1,0 +1,96 @@
+"""Figures shared by the command line and the book."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .toy import ToyRun
+
+
+def _pyplot():
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_joint_1d(ax, source: np.ndarray, transported: np.ndarray, **scatter_kw) -> None:
+    """Scatter of the pairs (x, T(x, z)) of a 1-D run."""
+    ax.scatter(source[:, 0], transported[:, 0], s=3, alpha=0.4, **scatter_kw)
+    ax.set_xlabel("source x")
+    ax.set_ylabel("transported T(x, z)")
+
+
+def plot_density_1d(ax, target: np.ndarray, transported: np.ndarray, bins: int = 80) -> None:
+    """Histogram densities of the data and of the generated samples on common bins."""
+    lo = min(target.min(), transported.min())
+    hi = max(target.max(), transported.max())
+    edges = np.linspace(lo, hi, bins + 1)
+    ax.hist(target[:, 0], bins=edges, density=True, alpha=0.45, label="target (data)")
+    ax.hist(transported[:, 0], bins=edges, density=True, alpha=0.45, label="generated T(x, z)")
+    ax.set_xlabel("value")
+    ax.set_ylabel("density")
+    ax.legend()
+
+
+def plot_scatter_2d(ax, target: np.ndarray, transported: np.ndarray, source: np.ndarray | None = None) -> None:
+    """Data and generated samples (and optionally the source) in the plane."""
+    if source is not None:
+        ax.scatter(source[:, 0], source[:, 1], s=2, alpha=0.2, c="0.6", label="source")
+    ax.scatter(target[:, 0], target[:, 1], s=2, alpha=0.4, label="target (data)")
+    ax.scatter(transported[:, 0], transported[:, 1], s=2, alpha=0.4, label="generated T(x, z)")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.legend(markerscale=4)
+
+
+def plot_losses(ax, metrics: list[dict]) -> None:
+    """Potential and map losses against the iteration."""
+    it = [m["iteration"] for m in metrics]
+    ax.plot(it, [m["potential_loss"] for m in metrics], label="potential loss $L_v$")
+    ax.plot(it, [m["map_loss"] for m in metrics], label="map loss $L_T$")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss")
+    ax.legend()
+
+
+def plot_toy_run(run: "ToyRun", out_dir: Path) -> list[Path]:
+    """Write the figures of a toy run: joint scatter and densities (1-D) or a scatter (2-D and up), and losses."""
+    plt = _pyplot()
+    paths: list[Path] = []
+    title = f"{run.config.source} → {run.config.target}, Ψ*: {run.config.phi1}/{run.config.phi2}, τ={run.config.tau}"
+
+    def save(fig, name):
+        path = Path(out_dir) / name
+        tmp = path.with_name(f".{name}.tmp.png")
+        fig.suptitle(title, fontsize=10)
+        fig.tight_layout()
+        fig.savefig(tmp, dpi=110)
+        plt.close(fig)
+        tmp.replace(path)
+        paths.append(path)
+
+    if run.source.shape[1] == 1:
+        fig, ax = plt.subplots(figsize=(5, 4))
+        plot_joint_1d(ax, run.source, run.transported)
+        save(fig, "joint.png")
+        fig, ax = plt.subplots(figsize=(5, 4))
+        plot_density_1d(ax, run.target, run.transported)
+        save(fig, "density.png")
+    else:
+        fig, ax = plt.subplots(figsize=(5, 5))
+        plot_scatter_2d(ax, run.target, run.transported)
+        save(fig, "scatter.png")
+    if run.metrics:
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        plot_losses(ax, run.metrics)
+        save(fig, "losses.png")
+    return paths

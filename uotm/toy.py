@@ -1,0 +1,246 @@
+r"""Toy UOTM: learn a stochastic map between low-dimensional distributions (the reference's ``train_toy.py``).
+
+One iteration takes a source batch :math:`x` and a data batch :math:`y`, makes ``potential_steps`` Adam steps on the
+potential's loss (fresh :math:`z` each time, same batches), then one Adam step on the map's loss (SPEC §1, §2).
+
+Differences from the reference, all deliberate:
+
+* the cost is :math:`c(x,y)=\tau\lVert x-y\rVert^2` (the paper's); the reference toy trainer used
+  :math:`\tfrac\tau2\lVert x-y\rVert^2` in both losses, so its ``--tau 0.1`` is this trainer's ``tau=0.05``;
+* the potential's loss has shape (B,) (the reference's broadcast to (B, B, 1) with a noise source is a bug);
+* every random draw comes from one seeded generator, so a run is repeatable bit for bit on the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .data.toy import ToyDistribution, resolve_pair
+from .losses import map_loss, potential_loss, quadratic_cost, source_gradient_penalty
+from .nets.toy import ToyMap, ToyPotential
+from .psi import get_psi
+
+Tensor = torch.Tensor
+
+RUN_FILES = ("config.yaml", "metrics.jsonl", "source.npy", "transported.npy", "target.npy", "checkpoint.pt",
+             "joint.png", "density.png", "scatter.png", "losses.png")
+
+
+@dataclass
+class ToyConfig:
+    """Everything a toy run needs. Defaults are the reference's (``train_toy.py``), except ``tau`` (no default
+    there) and the source/target pair, which are the outlier experiment's."""
+
+    source: str = "noise"
+    target: str = "outlier"
+    dim: int | None = None  # for noise/p/q/outlier; taken from the other side if that has its own
+    outlier_fraction: float = 0.01
+    outlier_loc: float = -1.0
+    phi1: str = "kl"
+    phi2: str = "kl"
+    tau: float = 0.1
+    reg_lambda: float = 0.0  # lambda of the source-gradient regulariser; 0 = off
+    epochs: int = 400
+    batch_size: int = 256
+    lr: float = 1e-5
+    potential_steps: int = 5
+    num_data: int = 4000
+    hidden: int = 128
+    seed: int = 0
+    log_every: int = 50  # iterations between two lines of metrics.jsonl
+
+    def validate(self) -> tuple[ToyDistribution, ToyDistribution]:
+        """Check every field; return the resolved (source, target) laws. Raises ValueError with the reason."""
+        for name in ("epochs", "batch_size", "potential_steps", "num_data", "hidden", "log_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("tau", "lr"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        if not isinstance(self.reg_lambda, (int, float)) or not math.isfinite(self.reg_lambda) or self.reg_lambda < 0:
+            raise ValueError(f"reg_lambda must be a non-negative finite number, got {self.reg_lambda!r}")
+        if not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        get_psi(self.phi1)
+        get_psi(self.phi2)
+        src, tgt = resolve_pair(self.source, self.target, self.dim, self.outlier_fraction, self.outlier_loc)
+        for dist in (src, tgt):
+            n = len(dist.fixed_points) if dist.fixed_points is not None else self.num_data
+            if not dist.is_noise and n < self.batch_size:
+                raise ValueError(f"{dist.name!r} has {n} points, fewer than the batch size {self.batch_size}")
+        return src, tgt
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ToyConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown toy config keys {unknown}; valid keys are {sorted(known)}")
+        return cls(**values)
+
+
+@dataclass
+class ToyRun:
+    """A trained toy model and what it produced."""
+
+    config: ToyConfig
+    transport_map: ToyMap
+    potential: ToyPotential
+    source: np.ndarray  # (N, d) source points used for the outputs
+    transported: np.ndarray  # (N, d) T(x, z) for those points, same order
+    target: np.ndarray  # (N, d) the data
+    metrics: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @torch.no_grad()
+    def mean_map(self, x, num_z: int = 64, seed: int = 0) -> np.ndarray:
+        r"""The learned map averaged over the noise: :math:`\frac1K\sum_k T(x, z_k)`, shape (n, d)."""
+        g = torch.Generator().manual_seed(seed)
+        xt = torch.as_tensor(np.asarray(x, dtype=np.float32).reshape(-1, self.source.shape[1]))
+        acc = torch.zeros_like(xt)
+        for _ in range(num_z):
+            acc += self.transport_map(xt, torch.randn(xt.shape[0], self.transport_map.z_dim, generator=g))
+        return (acc / num_z).numpy()
+
+
+def _write_atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def save_config(config: ToyConfig, path: Path) -> None:
+    import yaml
+
+    _write_atomic(path, lambda p: p.write_text(yaml.safe_dump(asdict(config), sort_keys=False)))
+
+
+def _iteration(
+    cfg: ToyConfig, tmap: ToyMap, pot: ToyPotential, opt_map, opt_pot, x: Tensor, y: Tensor, g: torch.Generator
+) -> dict[str, Tensor]:
+    """One UOTM iteration: ``potential_steps`` potential steps then one map step, all on the batches (x, y)."""
+    pot_params = list(pot.parameters())
+    map_params = list(tmap.parameters())
+    z_dim = tmap.z_dim
+    reg = cfg.reg_lambda > 0
+    for _ in range(cfg.potential_steps):
+        z = torch.randn(x.shape[0], z_dim, generator=g)
+        xs = x.detach().requires_grad_(reg)
+        with torch.set_grad_enabled(reg):
+            t_x = tmap(xs, z)
+        v_fake = pot(t_x)
+        loss_v = potential_loss(pot(y), v_fake, xs, t_x, cfg.tau, cfg.phi1, cfg.phi2)
+        if reg:
+            loss_v = loss_v + source_gradient_penalty(v_fake, xs, cfg.reg_lambda)
+        opt_pot.zero_grad(set_to_none=True)
+        loss_v.backward(inputs=pot_params)
+        opt_pot.step()
+    z = torch.randn(x.shape[0], z_dim, generator=g)
+    t_x = tmap(x, z)
+    loss_t = map_loss(pot(t_x), x, t_x, cfg.tau)
+    opt_map.zero_grad(set_to_none=True)
+    loss_t.backward(inputs=map_params)
+    opt_map.step()
+    return {"potential_loss": loss_v.detach(), "map_loss": loss_t.detach(),
+            "cost": quadratic_cost(x, t_x.detach(), cfg.tau).mean()}
+
+
+def train_toy(cfg: ToyConfig, out_dir: str | Path | None = None, progress: bool = True) -> ToyRun:
+    """Train a toy UOTM model. With ``out_dir``, write ``config.yaml`` first and ``metrics.jsonl`` as training goes
+    (the folder must exist; :func:`write_outputs` writes the rest). Returns the trained :class:`ToyRun`."""
+    src, tgt = cfg.validate()
+    cfg = replace(cfg, dim=src.dim)  # the saved config says which dimension was used
+    out = Path(out_dir) if out_dir is not None else None
+    torch.manual_seed(cfg.seed)  # network initialisation
+    g = torch.Generator().manual_seed(cfg.seed)  # every other draw
+    target = tgt.sample(cfg.num_data, g)
+    source = src.sample(cfg.num_data, g)  # the fixed source set (a noise source is redrawn every batch)
+    d = src.dim
+    tmap, pot = ToyMap(d, cfg.hidden), ToyPotential(d, cfg.hidden)
+    opt_map = torch.optim.Adam(tmap.parameters(), lr=cfg.lr, foreach=True)
+    opt_pot = torch.optim.Adam(pot.parameters(), lr=cfg.lr, foreach=True)
+    n_batches = min(len(target), len(source)) // cfg.batch_size
+
+    metrics: list[dict] = []
+    log_file = None
+    if out is not None:
+        save_config(cfg, out / "config.yaml")
+        log_file = open(out / "metrics.jsonl", "w", buffering=1)
+    start = time.perf_counter()
+    it = 0
+    bar = tqdm(range(cfg.epochs), desc="toy UOTM", unit="epoch", disable=not progress, leave=False)
+    try:
+        for epoch in bar:
+            perm_t = torch.randperm(len(target), generator=g)
+            perm_s = torch.randperm(len(source), generator=g)
+            for b in range(n_batches):
+                sl = slice(b * cfg.batch_size, (b + 1) * cfg.batch_size)
+                y = target[perm_t[sl]]
+                x = torch.randn(cfg.batch_size, d, generator=g) if src.is_noise else source[perm_s[sl]]
+                losses = _iteration(cfg, tmap, pot, opt_map, opt_pot, x, y, g)
+                it += 1
+                if it % cfg.log_every == 0 or (epoch == cfg.epochs - 1 and b == n_batches - 1):
+                    row = {"iteration": it, "epoch": epoch + 1, **{k: float(v) for k, v in losses.items()},
+                           "seconds": round(time.perf_counter() - start, 3)}
+                    if not all(math.isfinite(row[k]) for k in losses):
+                        raise FloatingPointError(
+                            f"a loss became NaN or infinite at iteration {it} ({row}); lower lr or raise tau")
+                    metrics.append(row)
+                    if log_file is not None:
+                        log_file.write(json.dumps(row) + "\n")
+                    bar.set_postfix(loss_v=f"{row['potential_loss']:.3g}", loss_T=f"{row['map_loss']:.3g}")
+    finally:
+        bar.close()
+        if log_file is not None:
+            log_file.close()
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        z = torch.randn(len(source), tmap.z_dim, generator=g)
+        transported = tmap(source, z)
+    return ToyRun(cfg, tmap, pot, source.numpy(), transported.numpy(), target.numpy(), metrics, seconds)
+
+
+def prepare_out_dir(path: str | Path, overwrite: bool) -> Path:
+    """Make ``path`` ready for a run: refuse a folder that holds another run unless ``overwrite`` (then remove
+    that run's files, and only those)."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a file, not a folder")
+    present = [name for name in RUN_FILES if (out / name).exists()]
+    if present and not overwrite:
+        raise ValueError(f"{str(out)!r} already holds a run ({', '.join(present)}); pass --overwrite to replace it "
+                         "or choose another --out folder")
+    for name in present:
+        (out / name).unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def write_outputs(run: ToyRun, out_dir: str | Path) -> list[Path]:
+    """Write the arrays, the checkpoint and the figures of ``run`` into ``out_dir``; return the paths."""
+    out = Path(out_dir)
+    written = []
+    for name, arr in (("source", run.source), ("transported", run.transported), ("target", run.target)):
+        path = out / f"{name}.npy"
+        _write_atomic(path, lambda p, a=arr: np.save(open(p, "wb"), a))
+        written.append(path)
+    ckpt = {"transport_map": run.transport_map.state_dict(), "potential": run.potential.state_dict(),
+            "config": asdict(run.config), "seconds": run.seconds}
+    path = out / "checkpoint.pt"
+    _write_atomic(path, lambda p: torch.save(ckpt, p))
+    written.append(path)
+    from .plots import plot_toy_run
+
+    written.extend(plot_toy_run(run, out))
+    return written
