@@ -1,0 +1,142 @@
+"""Build the book: execute every chapter the table of contents names, then run Jupyter Book on the results.
+
+    python ci/build_book.py [--params default|ci] [--skip-execute]
+
+1. book/_toc.yml names the chapters as ``executed/NAME``; each is the notebook notebooks/NAME.py.
+2. ci/execute.py runs them into _build/executed/NAME.ipynb (skipped with --skip-execute, which reuses those).
+3. They are copied to book/executed/ (ignored by git: ``*.ipynb``), where the toc points; Jupyter Book cannot read
+   files outside its source folder book/.
+4. ``jupyter-book build book --all -W -n --keep-going`` with the root _config.yml (which sets ``execute_notebooks: off``),
+   writing the site to _build/html.
+
+Exits non-zero if a chapter fails (the book is still built, so the failing cell can be read in it) or if the build
+reports any warning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "book"
+TOC = BOOK / "_toc.yml"
+EXECUTED_IN_BOOK = BOOK / "executed"
+PREFIX = "executed/"
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import execute  # noqa: E402  (ci/execute.py)
+
+
+def toc_files(node) -> list[str]:
+    """Every ``file:`` entry of a (jb-book) table of contents, in order."""
+    found = []
+    if isinstance(node, dict):
+        for key in ("root", "file"):
+            if isinstance(node.get(key), str):
+                found.append(node[key])
+        for value in node.values():
+            if isinstance(value, (list, dict)):
+                found.extend(toc_files(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(toc_files(item))
+    return found
+
+
+def toc_chapters() -> list[str]:
+    """The chapter names (notebooks/NAME.py) that the toc points at as executed/NAME."""
+    entries = toc_files(yaml.safe_load(TOC.read_text()))
+    names = []
+    for entry in entries:
+        if entry.startswith(PREFIX):
+            name = entry[len(PREFIX):].removesuffix(".ipynb")
+            if not (execute.NOTEBOOKS / f"{name}.py").exists():
+                raise SystemExit(f"{TOC.relative_to(ROOT)} names {entry}, but notebooks/{name}.py does not exist")
+            names.append(name)
+    return names
+
+
+def failed_cells(path: Path) -> list[int]:
+    """Indices of the code cells of an executed notebook that hold an error output."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    return [k for k, c in enumerate(nb.cells)
+            if c.cell_type == "code" and any(o.output_type == "error" for o in c.get("outputs", []))]
+
+
+def place_executed(names: list[str]) -> tuple[list[str], list[str]]:
+    """Copy _build/executed/NAME.ipynb to book/executed/. Returns the names that have no executed notebook and
+    the names whose notebook holds an error output."""
+    if EXECUTED_IN_BOOK.exists():
+        shutil.rmtree(EXECUTED_IN_BOOK)
+    EXECUTED_IN_BOOK.mkdir(parents=True)
+    missing, with_errors = [], []
+    for name in names:
+        src = execute.OUT_DIR / f"{name}.ipynb"
+        if not src.exists():
+            missing.append(name)
+            continue
+        shutil.copy2(src, EXECUTED_IN_BOOK / src.name)
+        if failed_cells(src):
+            with_errors.append(name)
+    return missing, with_errors
+
+
+def jupyter_book_command() -> list[str]:
+    exe = Path(sys.executable).parent / "jupyter-book"
+    if not exe.exists():
+        found = shutil.which("jupyter-book")
+        if found is None:
+            raise SystemExit("jupyter-book is not installed: pip install -e '.[book]'")
+        exe = Path(found)
+    return [str(exe), "build", str(BOOK), "--config", str(ROOT / "_config.yml"), "--path-output", str(ROOT),
+            "--all", "-W", "-n", "--keep-going"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", choices=("default", "ci"), default="default",
+                        help="parameters the chapters run with (see ci/execute.py)")
+    parser.add_argument("--skip-execute", action="store_true",
+                        help="reuse the notebooks already in _build/executed/")
+    parser.add_argument("--cell-timeout", type=int, default=600, help="seconds one cell may run (default 600)")
+    args = parser.parse_args(argv)
+
+    start = time.perf_counter()
+    names = toc_chapters()
+    status = 0
+    if names and not args.skip_execute:
+        exec_args = ["--params", args.params, "--cell-timeout", str(args.cell_timeout), "--only", *names]
+        if execute.main(exec_args) != 0:
+            status = 1
+    missing, with_errors = place_executed(names)
+    if missing:
+        print(f"no executed notebook for: {', '.join(missing)} (run without --skip-execute)", file=sys.stderr)
+        return 1
+    if with_errors:
+        print(f"executed notebooks with an error output: {', '.join(with_errors)}", file=sys.stderr)
+        status = 1
+
+    cmd = jupyter_book_command()
+    print("$", " ".join(cmd), flush=True)
+    build_start = time.perf_counter()
+    result = subprocess.run(cmd, cwd=ROOT)
+    print(f"jupyter-book build: {time.perf_counter() - build_start:.1f} s, exit status {result.returncode}")
+    if result.returncode != 0:
+        print("the book build failed (warnings count as errors: -W)", file=sys.stderr)
+        status = 1
+    print(f"total: {time.perf_counter() - start:.1f} s ({args.params} params); "
+          f"site in {(ROOT / '_build' / 'html').relative_to(ROOT)}/" + ("" if status == 0 else "  [FAILED]"))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
