@@ -124,8 +124,8 @@ PRESETS: dict[str, ImageConfig] = {
     # a laptop-size model: scikit-learn's 8x8 digits upsampled to 16x16, one channel
     "digits": ImageConfig(
         preset="digits", dataset="digits", image_size=16, channels=1,
-        net=NetConfig(base_channels=32, ch_mult=(1, 2, 2), num_res_blocks=1, attn_resolutions=(), z_dim=32,
-                      z_emb_dim=64, n_mlp=2, potential_channels=32),
+        net=NetConfig(base_channels=16, ch_mult=(1, 2, 2), num_res_blocks=1, attn_resolutions=(), z_dim=32,
+                      z_emb_dim=64, n_mlp=2, potential_channels=16),
         tau=1e-3, r1_gamma=0.2, batch_size=64, epochs=60, lr_map=2e-4, lr_potential=1e-4, schedule_epochs=60,
         ema_decay=0.999, precision="fp32", num_workers=0, log_every=20, sample_every=200, snapshot_every=200,
     ),
