@@ -152,7 +152,7 @@ def upfirdn2d(x: Tensor, kernel: Sequence[float] = FIR_KERNEL, up: int = 1, down
                          f"kernel={kernel}, up={up}, down={down}")
     if impl == "boxes" or (impl == "auto" and boxes_apply and _auto_impl(x) == "boxes"):
         return _upfirdn2d_boxes(x, order, up, down, tuple(pad), gain)
-    return upfirdn2d_depthwise(x, kernel_2d(kernel, gain, device=x.device), up, down, pad)
+    return upfirdn2d_depthwise(x, kernel_2d(kernel, gain, dtype=x.dtype, device=x.device), up, down, pad)
 
 
 # ----------------------------------------------------------------------------------------------------------------
