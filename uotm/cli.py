@@ -1,8 +1,13 @@
-"""The command line: ``python -m uotm toy ...`` (``python -m uotm toy --help`` lists the options)."""
+"""The command line: ``python -m uotm toy|train|sample|fid ...`` (``python -m uotm COMMAND --help`` lists the options).
+
+``train`` runs under torchrun unchanged: ``torchrun --nproc_per_node=N -m uotm train --preset cifar10``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from dataclasses import fields
 
@@ -59,10 +64,225 @@ def _run_toy(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# image models
+
+# ImageConfig fields that have their own flag (--batch-size for batch_size, ...); any field can be set with --set
+TRAIN_FLAGS = ("dataset", "data_root", "epochs", "max_steps", "batch_size", "lr_map", "lr_potential", "tau",
+               "r1_gamma", "phi1", "phi2", "ema_decay", "seed", "precision", "num_workers", "log_every",
+               "sample_every", "snapshot_every")
+
+
+def _parse_value(text: str, current, key: str):
+    """``text`` read as the type of the field's current value (YAML syntax: 1e-4, true, [1, 2, 2] or 1,2,2)."""
+    import yaml
+
+    if isinstance(current, bool):
+        value = yaml.safe_load(text)
+        if not isinstance(value, bool):
+            raise ValueError(f"{key} takes true or false, not {text!r}")
+        return value
+    if isinstance(current, (int, float)):
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"{key} takes a number, not {text!r}") from None
+        if isinstance(current, int):
+            if number != int(number):
+                raise ValueError(f"{key} takes an integer, not {text!r}")
+            return int(number)
+        return number
+    if isinstance(current, tuple):
+        value = yaml.safe_load(text if text.strip().startswith("[") else f"[{text}]")
+        if not isinstance(value, list):
+            raise ValueError(f"{key} takes a list such as [1, 2, 2], not {text!r}")
+        kind = type(current[0]) if current else int
+        try:
+            return tuple(kind(v) for v in value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{key} takes a list of {kind.__name__}, not {text!r}") from None
+    return text
+
+
+def apply_settings(values: dict, settings: list[str]) -> dict:
+    """Apply ``key=value`` strings (``net.key=value`` for network fields) to a config dict (in place)."""
+    for item in settings:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"--set takes key=value (e.g. lr_map=1e-4 or net.base_channels=64), not {item!r}")
+        where, name = (values["net"], key[4:]) if key.startswith("net.") else (values, key)
+        if name not in where or name == "net":
+            known = sorted(k for k in values if k != "net") + sorted(f"net.{k}" for k in values["net"])
+            raise ValueError(f"unknown config key {key!r}; valid keys are {', '.join(known)}")
+        where[name] = _parse_value(text, where[name], key)
+    return values
+
+
+def image_config(preset_name: str | None = None, config: str | None = None, run_dir: str | None = None,
+                 resume: bool = False, settings: list[str] | tuple = (), **fields_) -> "ImageConfig":
+    """The config a ``train`` command means: the preset, then the YAML file (or, to resume without either, the
+    run's own ``config.yaml``), then the ``--set`` strings, then the named fields (``None`` = unchanged)."""
+    import yaml
+
+    from .presets import PRESET_NAMES, PRESETS, ImageConfig
+
+    values = {}
+    source = config or (os.path.join(run_dir, "config.yaml") if resume and run_dir and not preset_name else None)
+    if source:
+        if not os.path.isfile(source):
+            raise ValueError(f"config file {source!r} does not exist")
+        values = yaml.safe_load(open(source).read()) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"{source!r} must hold a mapping of config keys")
+    name = preset_name or values.get("preset")
+    if name is None:
+        raise ValueError(f"give --preset (one of {', '.join(PRESET_NAMES)}) or --config YAML")
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(PRESET_NAMES)}")
+    base = PRESETS[name].to_dict()
+    base["net"].update(values.pop("net", None) or {})
+    unknown = sorted(set(values) - set(base))
+    if unknown:
+        raise ValueError(f"unknown config keys {unknown} in {source!r}")
+    base.update(values)
+    base["preset"] = name
+    apply_settings(base, list(settings))
+    for key, value in fields_.items():
+        if value is not None:
+            base[key] = value
+    return ImageConfig.from_dict(base).validate()
+
+
+def _train_parser(sub) -> None:
+    from .presets import PRESET_NAMES, ImageConfig
+
+    d = ImageConfig()
+    p = sub.add_parser("train", help="train UOTM on images (runs under torchrun as it is)",
+                       description="Train UOTM on an image data set. The config is the preset, then --config, then "
+                                   "--set, then the flags. The run folder receives config.yaml, metrics.jsonl, "
+                                   "samples-*.png and snapshot.pt.")
+    p.add_argument("--preset", choices=PRESET_NAMES, help="the experiment to start from")
+    p.add_argument("--config", help="a YAML file of config keys (e.g. a run's config.yaml)")
+    p.add_argument("--run-dir", help="the run folder (default runs/PRESET)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its snapshot.pt")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and the parameter counts, "
+                                                          "then stop (no data, no training)")
+    p.add_argument("--json", action="store_true", help="with --dry-run: print one JSON object")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                   help="set any config key, e.g. --set tau=2e-3 --set net.ch_mult=1,2,2 (repeatable)")
+    for name in TRAIN_FLAGS:
+        kind = type(getattr(d, name))
+        p.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None, metavar=name.upper(),
+                       help=f"(preset's value unless given; cifar10: {getattr(d, name)})")
+    p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda:LOCAL_RANK if available, else cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from .train import parameter_counts, train
+
+    cfg = image_config(args.preset, args.config, args.run_dir, args.resume, args.settings,
+                       **{name: getattr(args, name) for name in TRAIN_FLAGS})
+    run_dir = args.run_dir or os.path.join("runs", cfg.preset)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if cfg.batch_size % world:
+        raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {world} processes")
+    if args.dry_run:
+        counts = parameter_counts(cfg)
+        report = {"config": cfg.to_dict(), "parameters": counts, "run_dir": run_dir, "world_size": world,
+                  "batch_per_process": cfg.batch_size // world}
+        if args.json:
+            print(json.dumps(report))
+        else:
+            import yaml
+
+            print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
+            print(f"parameters: transport_map {counts['transport_map']:,}, potential {counts['potential']:,}")
+            print(f"run folder: {run_dir}; {world} process(es) of {cfg.batch_size // world} images each")
+        return 0
+    state = train(cfg, run_dir, resume=args.resume, device=args.device, progress=not args.quiet)
+    if state.rank == 0:
+        print(f"stopped after {state.step} iterations ({state.epoch} epochs); outputs in {run_dir}")
+    return 0
+
+
+def _sample_parser(sub) -> None:
+    p = sub.add_parser("sample", help="sample a trained run's EMA map into an .npz of uint8 images",
+                       description="Write N samples of the EMA transport map of a run as arr_0 (N, H, W, C) uint8.")
+    p.add_argument("--run", required=True, help="the run folder (holds snapshot.pt)")
+    p.add_argument("-n", type=int, default=50000, help="number of samples (default 50000)")
+    p.add_argument("--out", required=True, help="the .npz file to write")
+    p.add_argument("--batch", type=int, default=256, help="samples per forward pass (default 256)")
+    p.add_argument("--seed", type=int, default=0, help="(default 0)")
+    p.add_argument("--device", help="default cuda if available, else cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_sample)
+
+
+def _run_sample(args: argparse.Namespace) -> int:
+    from .sample import sample, save_npz
+
+    images = sample(args.run, args.n, args.batch, args.seed, args.device, progress=not args.quiet)
+    path = save_npz(args.out, images)
+    print(f"wrote {len(images)} samples {images.shape[1:]} to {path}")
+    return 0
+
+
+def _fid_parser(sub) -> None:
+    from .presets import PRESET_NAMES
+
+    p = sub.add_parser("fid", help="FID of an .npz of samples against the training set (the proxy for digits)",
+                       description="FID (pytorch-fid Inception, 2048 features) of the uint8 images in --samples against "
+                                   "the training set of --run's or --preset's data set, whose statistics are cached "
+                                   "under data_root/fid-stats. For the digits data set: the proxy FID in the "
+                                   "feature space of a small digits classifier.")
+    p.add_argument("--samples", required=True, help="an .npz whose arr_0 holds uint8 images (N, H, W, C)")
+    p.add_argument("--run", help="a run folder: its config names the data set")
+    p.add_argument("--preset", choices=PRESET_NAMES, help="the data set of this preset (without --run)")
+    p.add_argument("--data-root", help="where the data sets and the caches are (default: the config's)")
+    p.add_argument("--weights", help="the Inception weights file (default $UOTM_FID_WEIGHTS, else the torch hub "
+                                     "cache)")
+    p.add_argument("--batch", type=int, default=100, help="images per Inception forward (default 100)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_run_fid)
+
+
+def _run_fid(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import metrics
+
+    if bool(args.run) == bool(args.preset):
+        raise ValueError("give either --run DIR or --preset NAME")
+    cfg = image_config(config=os.path.join(args.run, "config.yaml")) if args.run else image_config(args.preset)
+    if args.data_root:
+        cfg.data_root = args.data_root
+    if not os.path.isfile(args.samples):
+        raise ValueError(f"samples file {args.samples!r} does not exist")
+    with np.load(args.samples) as f:
+        images = f["arr_0"]
+    if cfg.dataset == "digits":
+        kind, value = "proxy_fid", metrics.proxy_fid(images, cfg.data_root, cfg.image_size)
+    else:
+        net = metrics.inception(args.weights)
+        reference = metrics.reference_statistics(cfg, net=net, cache=True, batch_size=args.batch)
+        kind, value = "fid", metrics.fid(images, reference, net, args.batch)
+    if args.json:
+        print(json.dumps({kind: value, "samples": len(images), "dataset": cfg.dataset}))
+    else:
+        print(f"{kind}: {value:.4f} ({len(images)} samples against the {cfg.dataset} training set)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m uotm", description="Unbalanced OT generative models.")
     sub = parser.add_subparsers(dest="command", required=True)
     _toy_parser(sub)
+    _train_parser(sub)
+    _sample_parser(sub)
+    _fid_parser(sub)
     return parser
 
 

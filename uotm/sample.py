@@ -1,0 +1,117 @@
+r"""Sampling a trained map: :math:`y = T(x, z)` with :math:`x\sim N(0,I)` of the image's shape and
+:math:`z\sim N(0,I_{z\_dim})`, using the EMA weights of a run's snapshot.
+
+``sample(run_dir, n)`` returns ``uint8`` images (n, H, W, C); ``python -m uotm sample --run DIR -n 50000 --out
+samples.npz`` writes them as ``arr_0`` of an ``.npz`` (the layout the usual FID tools read).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+Tensor = torch.Tensor
+
+
+def default_networks(cfg):
+    """The paper's networks for ``cfg``: ``uotm.nets.build_networks(cfg) -> (transport_map, potential)``."""
+    from .nets import build_networks
+
+    return build_networks(cfg)
+
+
+def autocast(cfg, device: torch.device):
+    """bf16 autocast on CUDA when ``cfg.precision == "bf16"``; nothing (fp32) elsewhere."""
+    if device.type == "cuda" and cfg.precision == "bf16":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def to_uint8(images: Tensor) -> Tensor:
+    """Images in [−1, 1] → ``uint8`` in [0, 255] (rounded, clipped)."""
+    return (images.float() * 127.5 + 127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def source_batch(cfg, n: int, generator: torch.Generator, device) -> tuple[Tensor, Tensor]:
+    """``n`` source points ``x`` (n, C, H, W) and latents ``z`` (n, z_dim), all N(0, I), from ``generator``."""
+    x = torch.randn(n, cfg.channels, cfg.image_size, cfg.image_size, generator=generator, device=device)
+    z = torch.randn(n, cfg.net.z_dim, generator=generator, device=device)
+    return x, z
+
+
+@torch.no_grad()
+def generate(transport_map: torch.nn.Module, cfg, n: int, batch_size: int = 256, seed: int = 0, device=None,
+             progress: bool = False) -> Tensor:
+    """``n`` samples of ``transport_map`` as ``uint8`` images (n, C, H, W) on the CPU; repeatable for a ``seed``."""
+    if n < 1 or batch_size < 1:
+        raise ValueError(f"n and batch_size must be positive, got n={n}, batch_size={batch_size}")
+    device = torch.device(device) if device is not None else next(transport_map.parameters()).device
+    g = torch.Generator(device=device).manual_seed(seed)
+    out = torch.empty(n, cfg.channels, cfg.image_size, cfg.image_size, dtype=torch.uint8)
+    was_training = transport_map.training
+    transport_map.eval()
+    from tqdm.auto import tqdm
+
+    with tqdm(total=n, disable=not progress, unit="img", leave=False) as bar:
+        for start in range(0, n, batch_size):
+            b = min(batch_size, n - start)
+            x, z = source_batch(cfg, b, g, device)
+            with autocast(cfg, device):
+                y = transport_map(x, z)
+            out[start:start + b] = to_uint8(y).cpu()
+            bar.update(b)
+    transport_map.train(was_training)
+    return out
+
+
+def load_run(run_dir: str | Path, device="cpu", build: Callable | None = None, weights: str = "ema"):
+    """The config and the map of the run in ``run_dir`` (its ``snapshot.pt``), with the ``weights`` of
+    ``"ema"`` (default) or ``"transport_map"`` (the last iterate), in eval mode on ``device``."""
+    from .presets import ImageConfig
+
+    path = Path(run_dir) / "snapshot.pt"
+    if not path.is_file():
+        raise ValueError(f"{str(path)!r} does not exist: give the run folder of a training run (--run-dir)")
+    if weights not in ("ema", "transport_map"):
+        raise ValueError(f"weights must be 'ema' or 'transport_map', got {weights!r}")
+    snap = torch.load(path, map_location="cpu", weights_only=True)
+    cfg = ImageConfig.from_dict(snap["config"])
+    transport_map, _ = (build or default_networks)(cfg)
+    transport_map.load_state_dict(snap[weights])
+    return cfg, transport_map.to(device).eval().requires_grad_(False)
+
+
+def sample(run_dir: str | Path, n: int, batch_size: int = 256, seed: int = 0, device=None,
+           build: Callable | None = None, progress: bool = False) -> np.ndarray:
+    """``n`` samples of the EMA map of the run in ``run_dir``: ``uint8`` array (n, H, W, C)."""
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    cfg, tmap = load_run(run_dir, device, build)
+    images = generate(tmap, cfg, n, batch_size, seed, device, progress)
+    return images.permute(0, 2, 3, 1).numpy()
+
+
+def save_npz(path: str | Path, images: np.ndarray) -> Path:
+    """Write ``uint8`` images (n, H, W, C) as ``arr_0`` of ``path`` (atomically)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.npz")
+    np.savez(tmp, images)
+    os.replace(tmp, path)
+    return path
+
+
+def save_grid(images: Tensor, path: str | Path, nrow: int = 8) -> Path:
+    """Write images in [−1, 1] (n, C, H, W) as one PNG grid (atomically)."""
+    from torchvision.utils import save_image
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    save_image(images.float().cpu().clamp(-1, 1) * 0.5 + 0.5, tmp, nrow=nrow)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,444 @@
+r"""The image trainer: one loop for every preset (SPEC §3).
+
+Each iteration (:func:`train_step`) makes one Adam step on the potential, then one on the map:
+
+.. math::
+
+    L_v = \mathbb E_{x,z}\,\Psi_1^*\big(v(T(x,z)) - c(x,T(x,z))\big) + \mathbb E_y\,\Psi_2^*\big(-v(y)\big)
+          + \tfrac{\gamma}{2}\,\mathbb E_y\lVert\nabla_y v(y)\rVert^2,
+    \qquad
+    L_T = \mathbb E_{x',z'}\big[c(x',T(x',z')) - v(T(x',z'))\big],
+
+with :math:`c(x,y)=\tau\lVert x-y\rVert^2`, a fresh source batch :math:`x\sim N(0,I)` of the image's shape and
+latents :math:`z\sim N(0,I_{z\_dim})` for each step, and real images :math:`y`. Then the EMA of the map's weights
+moves towards them. Both learning rates follow a cosine from their initial value to ``lr_floor`` over
+``schedule_epochs`` epochs, stepped once per epoch.
+
+:func:`train` runs the loop: one process, or several under torchrun (``uotm.dist``); the global batch is
+``cfg.batch_size`` whatever their number. A run folder holds ``config.yaml``, ``metrics.jsonl`` (one JSON line
+every ``log_every`` iterations: means since the last line), ``samples-<step>.png`` (the EMA map on fixed
+:math:`x, z`) and ``snapshot.pt`` (everything needed to continue: on the CPU, a resumed run repeats an uninterrupted
+one bit for bit).
+
+Randomness: the network initialisation uses ``cfg.seed``; the source points and latents come from one generator
+seeded with ``cfg.seed`` that draws the *global* batch on every process (each keeps its slice), and the data order
+is a function of ``(seed, epoch)`` (:class:`uotm.data.images.BatchOrder`). So one process and ``R`` processes
+compute the same gradients up to rounding, and the snapshot's generator state is the same on every process.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from . import dist as udist
+from .data.images import BatchOrder, ImageDataset, TensorImages, batches, make_dataset
+from .losses import map_loss, potential_loss, quadratic_cost, r1_penalty
+from .presets import ImageConfig
+from .sample import autocast, default_networks, save_grid, source_batch
+
+Tensor = torch.Tensor
+
+LOSS_KEYS = ("potential_loss", "r1", "map_loss", "cost", "v_real", "v_fake")
+# fields that may change when a run is resumed: how long it runs, what it writes, where the data are
+RESUMABLE_CHANGES = ("epochs", "max_steps", "log_every", "sample_every", "snapshot_every", "num_workers", "data_root")
+
+
+@dataclass
+class TrainState:
+    """Everything one iteration reads and changes. ``transport_map`` and ``potential`` are the plain modules;
+    ``map_ddp`` and ``potential_ddp`` are what the training forward calls (DDP wrappers with several processes,
+    else the same modules)."""
+
+    cfg: ImageConfig
+    transport_map: nn.Module
+    potential: nn.Module
+    ema: nn.Module
+    opt_map: torch.optim.Optimizer
+    opt_potential: torch.optim.Optimizer
+    sched_map: torch.optim.lr_scheduler.LRScheduler
+    sched_potential: torch.optim.lr_scheduler.LRScheduler
+    noise: torch.Generator  # draws x and z
+    device: torch.device
+    map_ddp: nn.Module
+    potential_ddp: nn.Module
+    rank: int = 0
+    world_size: int = 1
+    channels_last: bool = False
+    step: int = 0  # iterations done
+    epoch: int = 0  # the current epoch
+    batch: int = 0  # the next batch of the current epoch
+    _lists: dict = field(default_factory=dict, repr=False)
+
+
+def make_state(cfg: ImageConfig, transport_map: nn.Module, potential: nn.Module, device="cpu",
+               info: udist.DistInfo | None = None) -> TrainState:
+    """Put the networks on ``device`` (channels-last on CUDA if ``cfg.channels_last``), copy the map into its EMA,
+    and make the optimisers, the schedulers and the noise generator (seeded with ``cfg.seed``). With ``info`` of
+    several processes, the networks are wrapped in DDP (the process group must exist)."""
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    channels_last = cuda and cfg.channels_last
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    transport_map = transport_map.to(device, memory_format=fmt).train()
+    potential = potential.to(device, memory_format=fmt).train()
+    ema = copy.deepcopy(transport_map).eval().requires_grad_(False)
+    kw = {"fused": True} if cuda else {"foreach": True}
+    opt_map = torch.optim.Adam(transport_map.parameters(), lr=cfg.lr_map, betas=tuple(cfg.betas), **kw)
+    opt_pot = torch.optim.Adam(potential.parameters(), lr=cfg.lr_potential, betas=tuple(cfg.betas), **kw)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR
+    sched_map = cosine(opt_map, T_max=cfg.schedule_epochs, eta_min=cfg.lr_floor)
+    sched_pot = cosine(opt_pot, T_max=cfg.schedule_epochs, eta_min=cfg.lr_floor)
+    noise = torch.Generator(device=device).manual_seed(cfg.seed)
+    rank, world = (info.rank, info.world_size) if info is not None else (0, 1)
+    map_ddp = udist.wrap(transport_map, info) if info is not None else transport_map
+    pot_ddp = udist.wrap(potential, info) if info is not None else potential
+    state = TrainState(cfg, transport_map, potential, ema, opt_map, opt_pot, sched_map, sched_pot, noise, device,
+                       map_ddp, pot_ddp, rank, world, channels_last)
+    state._lists = {
+        "map": list(transport_map.parameters()), "potential": list(potential.parameters()),
+        "ema": list(ema.parameters()), "map_buffers": list(transport_map.buffers()),
+        "ema_buffers": list(ema.buffers()),
+    }
+    return state
+
+
+def _draw(state: TrainState, b: int) -> tuple[Tensor, Tensor]:
+    """This process's slice of a global source batch (x, z): every process draws all ``b * world_size``."""
+    x, z = source_batch(state.cfg, b * state.world_size, state.noise, state.device)
+    if state.world_size > 1:
+        x, z = x[state.rank * b:(state.rank + 1) * b], z[state.rank * b:(state.rank + 1) * b]
+    if state.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x, z
+
+
+@torch.no_grad()
+def update_ema(state: TrainState) -> None:
+    """EMA of the map: ``ema ← decay·ema + (1−decay)·map`` on all parameters at once; buffers are copied."""
+    lists = state._lists
+    torch._foreach_lerp_(lists["ema"], lists["map"], 1.0 - state.cfg.ema_decay)
+    if lists["ema_buffers"]:
+        torch._foreach_copy_(lists["ema_buffers"], lists["map_buffers"])
+
+
+def train_step(state: TrainState, y: Tensor) -> dict[str, Tensor]:
+    """One UOTM iteration on this process's real batch ``y`` (b, C, H, W) in [−1, 1]: a potential step, a map
+    step, an EMA update. Returns the detached losses as 0-d tensors on the device (no host synchronisation):
+    ``potential_loss`` (the Ψ* terms), ``r1``, ``map_loss``, ``cost`` (mean :math:`c(x,T(x,z))` of the map step),
+    ``v_real`` and ``v_fake`` (mean potential on real and transported images).
+
+    The networks run under bf16 autocast on CUDA (``cfg.precision == "bf16"``); the cost, the Ψ* terms and R1's
+    reductions are computed in fp32."""
+    cfg = state.cfg
+    b = y.shape[0]
+    amp = autocast(cfg, state.device)
+    if state.channels_last:
+        y = y.contiguous(memory_format=torch.channels_last)
+
+    # potential step: T(x, z) is a constant here
+    x, z = _draw(state, b)
+    with torch.no_grad(), amp:
+        t_x = state.transport_map(x, z)
+    r1_on = cfg.r1_gamma > 0
+    y = y.detach().requires_grad_(r1_on)
+    with amp:
+        v_real = state.potential_ddp(y)
+        v_fake = state.potential_ddp(t_x)
+    v_real, v_fake = v_real.float(), v_fake.float()
+    loss_v = potential_loss(v_real, v_fake, x, t_x.float(), cfg.tau, cfg.phi1, cfg.phi2, cfg.reference_half_tau)
+    r1 = r1_penalty(v_real, y, cfg.r1_gamma) if r1_on else torch.zeros((), device=state.device)
+    state.opt_potential.zero_grad(set_to_none=True)
+    (loss_v + r1).backward(inputs=state._lists["potential"])
+    state.opt_potential.step()
+
+    # map step: fresh x, z; the potential's weights get no gradient
+    x, z = _draw(state, b)
+    with amp:
+        t_x = state.map_ddp(x, z)
+        v_t = state.potential(t_x)
+    t_x = t_x.float()
+    loss_t = map_loss(v_t.float(), x, t_x, cfg.tau)
+    state.opt_map.zero_grad(set_to_none=True)
+    loss_t.backward(inputs=state._lists["map"])
+    state.opt_map.step()
+    update_ema(state)
+
+    with torch.no_grad():
+        cost = quadratic_cost(x, t_x, cfg.tau).mean()
+    return {"potential_loss": loss_v.detach(), "r1": r1.detach(), "map_loss": loss_t.detach(), "cost": cost,
+            "v_real": v_real.detach().mean(), "v_fake": v_fake.detach().mean()}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# snapshots
+
+
+def snapshot_dict(state: TrainState) -> dict:
+    """Everything :func:`load_snapshot` needs to continue exactly where ``state`` is."""
+    cuda = state.device.type == "cuda"
+    return {
+        "transport_map": state.transport_map.state_dict(), "potential": state.potential.state_dict(),
+        "ema": state.ema.state_dict(),
+        "opt_map": state.opt_map.state_dict(), "opt_potential": state.opt_potential.state_dict(),
+        "sched_map": state.sched_map.state_dict(), "sched_potential": state.sched_potential.state_dict(),
+        "step": state.step, "epoch": state.epoch, "batch": state.batch,
+        "rng": {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(state.device) if cuda else None,
+                "noise": state.noise.get_state()},
+        # the data order is a function of (seed, epoch): its position is all the state it has
+        "data": {"seed": state.cfg.seed, "epoch": state.epoch, "batch": state.batch},
+        "world_size": state.world_size,
+        "config": state.cfg.to_dict(),
+    }
+
+
+def load_snapshot(state: TrainState, snap: dict) -> None:
+    state.transport_map.load_state_dict(snap["transport_map"])
+    state.potential.load_state_dict(snap["potential"])
+    state.ema.load_state_dict(snap["ema"])
+    state.opt_map.load_state_dict(snap["opt_map"])
+    state.opt_potential.load_state_dict(snap["opt_potential"])
+    state.sched_map.load_state_dict(snap["sched_map"])
+    state.sched_potential.load_state_dict(snap["sched_potential"])
+    state.step, state.epoch, state.batch = snap["step"], snap["epoch"], snap["batch"]
+    torch.set_rng_state(snap["rng"]["torch"])
+    if state.device.type == "cuda" and snap["rng"]["cuda"] is not None:
+        torch.cuda.set_rng_state(snap["rng"]["cuda"], state.device)
+    state.noise.set_state(snap["rng"]["noise"])
+
+
+def save_snapshot(state: TrainState, path: str | Path) -> Path:
+    """Write :func:`snapshot_dict` to ``path`` atomically (a temporary file, then ``os.replace``)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(snapshot_dict(state), tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def save_config(cfg: ImageConfig, path: str | Path) -> None:
+    import yaml
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    os.replace(tmp, path)
+
+
+def load_config(path: str | Path) -> ImageConfig:
+    """An :class:`ImageConfig` from a YAML file (e.g. a run's ``config.yaml``); missing keys take the defaults of
+    the file's ``preset``."""
+    import yaml
+
+    from .presets import PRESETS
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"config file {str(path)!r} does not exist")
+    values = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{str(path)!r} must hold a mapping of config keys")
+    name = values.get("preset", "cifar10")
+    if name not in PRESETS:
+        raise ValueError(f"{str(path)!r} names an unknown preset {name!r}")
+    base = PRESETS[name].to_dict()
+    base["net"].update(values.pop("net", None) or {})
+    base.update(values)
+    return ImageConfig.from_dict(base).validate()
+
+
+def parameter_counts(cfg: ImageConfig, build: Callable | None = None) -> dict[str, int]:
+    """The number of parameters of the map and of the potential for ``cfg``, without allocating them."""
+    build = build or default_networks
+    try:
+        with torch.device("meta"):
+            transport_map, potential = build(cfg)
+    except (NotImplementedError, RuntimeError):  # a network whose initialisation needs real tensors
+        transport_map, potential = build(cfg)
+    return {"transport_map": sum(p.numel() for p in transport_map.parameters()),
+            "potential": sum(p.numel() for p in potential.parameters())}
+
+
+def read_metrics(run_dir: str | Path) -> list[dict]:
+    """The rows of ``run_dir/metrics.jsonl``."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _check_resumable(old: ImageConfig, new: ImageConfig, run_dir: Path) -> None:
+    a, b = old.to_dict(), new.to_dict()
+    changed = sorted(k for k in a if k not in RESUMABLE_CHANGES and a[k] != b[k])
+    if changed:
+        what = ", ".join(f"{k}: {a[k]!r} -> {b[k]!r}" for k in changed)
+        raise ValueError(f"the run in {str(run_dir)!r} was trained with another config ({what}); resume it with its "
+                         f"own config.yaml (only {', '.join(RESUMABLE_CHANGES)} may change) or start a new run folder")
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop the lines written after the snapshot that a run resumes from."""
+    if not path.is_file():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(line + "\n" for line in keep))
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the loop
+
+
+def train(cfg: ImageConfig, run_dir: str | Path, *, resume: bool = False, build: Callable | None = None,
+          dataset: ImageDataset | None = None, device=None, progress: bool = True) -> TrainState:
+    """Train UOTM with ``cfg``, writing into ``run_dir``; return the final :class:`TrainState`.
+
+    Args:
+        cfg: the configuration (a preset, possibly changed).
+        run_dir: the run folder; a new run refuses a folder that already holds one.
+        resume: continue the run in ``run_dir`` from its ``snapshot.pt`` (its config must match ``cfg`` except
+            for :data:`RESUMABLE_CHANGES`; ``max_steps`` and ``epochs`` count from the run's start).
+        build: ``build(cfg) -> (transport_map, potential)``; default :func:`uotm.nets.build_networks`.
+        dataset: the training images; default ``make_dataset(cfg)``.
+        device: default ``cuda:LOCAL_RANK`` if CUDA is available, else the CPU.
+        progress: show a progress bar (process 0 only).
+
+    Under torchrun, every process calls this; process 0 alone writes files. A NaN or infinite loss stops the run
+    with ``FloatingPointError`` and leaves the last good snapshot in place.
+    """
+    cfg = cfg.validate()
+    run_dir = Path(run_dir)
+    snap_path = run_dir / "snapshot.pt"
+    if resume and not snap_path.is_file():
+        raise ValueError(f"cannot resume: {str(snap_path)!r} does not exist")
+    if not resume and (snap_path.exists() or (run_dir / "metrics.jsonl").exists()):
+        raise ValueError(f"{str(run_dir)!r} already holds a run; resume it (--resume) or choose another run folder")
+    snap = torch.load(snap_path, map_location="cpu", weights_only=True) if resume else None
+    if snap is not None:
+        _check_resumable(ImageConfig.from_dict(snap["config"]), cfg, run_dir)
+    if dataset is None:
+        dataset = make_dataset(cfg)
+
+    info = udist.setup(device)
+    try:
+        return _train(cfg, run_dir, snap, build or default_networks, dataset, info, progress)
+    finally:
+        udist.cleanup(info)
+
+
+def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progress: bool) -> TrainState:
+    from tqdm.auto import tqdm
+
+    device, main = info.device, info.is_main
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    order = BatchOrder(len(dataset), cfg.batch_size, cfg.seed, info.rank, info.world_size)
+    if isinstance(dataset, TensorImages) and device.type == "cuda":
+        dataset = dataset.to(device)
+
+    torch.manual_seed(cfg.seed)
+    transport_map, potential = build(cfg)
+    state = make_state(cfg, transport_map, potential, device, info)
+    if snap is not None:
+        load_snapshot(state, snap)
+        del snap
+
+    metrics_path, snap_path = run_dir / "metrics.jsonl", run_dir / "snapshot.pt"
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.yaml")
+        _truncate_metrics(metrics_path, state.step)
+    log_file = open(metrics_path, "a", buffering=1) if main else None
+
+    total = cfg.epochs * order.batches_per_epoch
+    if cfg.max_steps:
+        total = min(total, cfg.max_steps)
+    n_grid = 64 if cfg.image_size <= 64 else 16
+    grid_x, grid_z = source_batch(cfg, n_grid, torch.Generator().manual_seed(cfg.seed + 1), "cpu")
+    never = total + 1
+    acc = torch.zeros(len(LOSS_KEYS), device=device)  # sums since the last metrics line
+    first_bad = torch.full((), never, dtype=torch.long, device=device)  # first iteration with a NaN/inf loss
+    last = {"step": state.step, "time": time.perf_counter(), "snapshot": state.step if state.step else None}
+    start_time = time.perf_counter()
+
+    def check_finite() -> None:
+        bad = int(udist.all_reduce_min(first_bad, info.world_size).item())
+        if bad != never:
+            kept = (f"{snap_path} still holds the last good state (iteration {last['snapshot']})"
+                    if last["snapshot"] is not None else "no snapshot was written")
+            raise FloatingPointError(f"a loss became NaN or infinite at iteration {bad}; the run stopped and {kept}; "
+                                     "lower the learning rates or raise r1_gamma")
+
+    def write_metrics() -> None:
+        n = state.step - last["step"]
+        means = (udist.all_reduce_mean(acc, info.world_size) / max(n, 1)).tolist()
+        check_finite()
+        now = time.perf_counter()
+        row = {"step": state.step, "epoch": state.epoch + state.batch / order.batches_per_epoch, "kimg": state.step * cfg.batch_size / 1000,
+               **dict(zip(LOSS_KEYS, means)),
+               "lr_map": state.opt_map.param_groups[0]["lr"], "lr_potential": state.opt_potential.param_groups[0]["lr"],
+               "sec_per_iter": (now - last["time"]) / max(n, 1), "seconds": now - start_time}
+        acc.zero_()
+        last["step"], last["time"] = state.step, now
+        if main:
+            log_file.write(json.dumps(row) + "\n")
+            bar.set_postfix(loss_v=f"{row['potential_loss']:.3g}", loss_T=f"{row['map_loss']:.3g}",
+                            cost=f"{row['cost']:.3g}")
+
+    bar = tqdm(total=total, initial=state.step, disable=not (progress and main), unit="it", dynamic_ncols=True,
+               desc=f"UOTM {cfg.preset}")
+    try:
+        while state.step < total:
+            for y in batches(dataset, order, state.epoch, state.batch, device, cfg.num_workers):
+                losses = train_step(state, y)
+                values = torch.stack([losses[k] for k in LOSS_KEYS])
+                acc += values
+                bad = ~torch.isfinite(values).all()
+                first_bad.copy_(torch.where(bad & (first_bad == never), state.step + 1, first_bad))
+                state.step += 1
+                state.batch += 1
+                if state.batch == order.batches_per_epoch:  # the end of an epoch: the cosine schedule moves on
+                    state.sched_map.step()
+                    state.sched_potential.step()
+                    state.epoch, state.batch = state.epoch + 1, 0
+                bar.update(1)
+                done = state.step >= total
+                if state.step % cfg.log_every == 0 or done:
+                    write_metrics()
+                if state.step % cfg.snapshot_every == 0 or done:
+                    check_finite()
+                    if main:
+                        save_snapshot(state, snap_path)
+                    last["snapshot"] = state.step
+                if main and (state.step % cfg.sample_every == 0 or done):
+                    _sample_grid(state, grid_x, grid_z, run_dir / f"samples-{state.step:07d}.png")
+                if done:
+                    break
+    finally:
+        bar.close()
+        if log_file is not None:
+            log_file.close()
+    return state
+
+
+@torch.no_grad()
+def _sample_grid(state: TrainState, x: Tensor, z: Tensor, path: Path) -> None:
+    """The EMA map on the fixed (x, z), as one PNG."""
+    outs = []
+    for i in range(0, x.shape[0], 16):
+        with autocast(state.cfg, state.device):
+            outs.append(state.ema(x[i:i + 16].to(state.device), z[i:i + 16].to(state.device)).float().cpu())
+    images = torch.cat(outs)
+    save_grid(images, path, nrow=int(math.ceil(math.sqrt(images.shape[0]))))
