@@ -62,7 +62,8 @@ class ImageDataset(torch.utils.data.Dataset):
         return tuple(self[0].shape)
 
     def flippable(self, idx: Tensor) -> Tensor | bool:
-        return self.hflip[idx.cpu()].to(idx.device) if isinstance(self.hflip, Tensor) else self.hflip
+        """Whether the images ``idx`` may be flipped (a bool for all, or one bool per image on ``idx``'s device)."""
+        return self.hflip.to(idx.device)[idx] if isinstance(self.hflip, Tensor) else self.hflip
 
 
 class TensorImages(ImageDataset):
@@ -81,7 +82,8 @@ class TensorImages(ImageDataset):
 
     def to(self, device) -> "TensorImages":
         """The same images on ``device`` (a CIFAR-10 training set is 150 MB: it fits on any GPU)."""
-        return TensorImages(self.images.to(device), self.name, self.hflip, self.labels)
+        hflip = self.hflip.to(device) if isinstance(self.hflip, Tensor) else self.hflip
+        return TensorImages(self.images.to(device), self.name, hflip, self.labels)
 
 
 class FolderImages(ImageDataset):
