@@ -5,6 +5,10 @@ notebooks.
 ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``; :func:`setup` reads them and joins the process
 group (NCCL on CUDA, gloo on the CPU). Without them, a run is one process and nothing is initialised.
 :func:`launch` starts such a torchrun from Python and streams its output into the notebook cell.
+
+Several nodes: run the same torchrun command on each (``--nnodes``, ``--node_rank``, ``--rdzv_endpoint``); the run
+folder must be on a file system that every node sees, since process 0 alone writes the snapshot that all read on
+``--resume``.
 """
 
 from __future__ import annotations

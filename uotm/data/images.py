@@ -155,8 +155,8 @@ def _cifar_arrays(root: Path, train: bool) -> tuple[Tensor, Tensor]:
     except RuntimeError:
         raise ValueError(
             f"CIFAR-10 is not in {root / 'cifar-10-batches-py'}: download the python version from {CIFAR10_URL} and "
-            f"extract it there (tar xzf cifar-10-python.tar.gz -C {root}), or set data_root to the folder that holds "
-            "cifar-10-batches-py") from None
+            f"extract it into {root} (tar xzf cifar-10-python.tar.gz -C {root} creates cifar-10-batches-py), or set "
+            "data_root to the folder that holds cifar-10-batches-py") from None
     return torch.as_tensor(ds.data).permute(0, 3, 1, 2).contiguous(), torch.as_tensor(ds.targets, dtype=torch.long)
 
 
