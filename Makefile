@@ -23,4 +23,4 @@ test: venv
 	$(PY) -m pytest
 
 clean:
-	rm -rf _build book/_executed
+	rm -rf _build book/executed
