@@ -58,7 +58,8 @@ FIR_KERNEL = (1, 3, 3, 1)
 def kernel_2d(kernel: Sequence[float], gain: float = 1.0, *, dtype=torch.float64, device=None) -> Tensor:
     """The separable 2-D kernel :math:`\\text{gain}\\cdot k k^\\top / (\\sum k)^2` of a 1-D kernel ``k``."""
     k = torch.as_tensor(kernel, dtype=torch.float64)
-    if k.dim() != 1 or len(k) < 1 or k.sum() == 0:
+    # the sum is checked on the plain numbers: no data-dependent branch (a graph break) under torch.compile
+    if k.dim() != 1 or len(k) < 1 or sum(float(v) for v in kernel) == 0:
         raise ValueError(f"need a 1-D kernel with a non-zero sum, got {kernel!r}")
     k2 = torch.outer(k, k) / k.sum() ** 2 * gain
     return k2.to(dtype=dtype, device=device)
