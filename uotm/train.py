@@ -35,7 +35,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -77,17 +77,48 @@ class TrainState:
     step: int = 0  # iterations done
     epoch: int = 0  # the current epoch
     batch: int = 0  # the next batch of the current epoch
+    r1_every: int = 1  # lazy R1: the penalty, times r1_every, on iterations whose step is a multiple of it
+    compiled: dict = field(default_factory=dict, repr=False)  # torch.compile'd callables by role; empty: eager
     _lists: dict = field(default_factory=dict, repr=False)
 
 
+COMPILABLE = ("map", "potential")
+
+
 def make_state(cfg: ImageConfig, transport_map: nn.Module, potential: nn.Module, device="cpu",
-               info: udist.DistInfo | None = None) -> TrainState:
+               info: udist.DistInfo | None = None, *, channels_last: bool | None = None,
+               compile_nets: Sequence[str] = (), r1_every: int = 1) -> TrainState:
     """Put the networks on ``device`` (channels-last on CUDA if ``cfg.channels_last``), copy the map into its EMA,
-    and make the optimisers, the schedulers and the noise generator (seeded with ``cfg.seed``). With ``info`` of
-    several processes, the networks are wrapped in DDP (the process group must exist)."""
+    and make the optimisers (fused Adam on CUDA, foreach elsewhere), the schedulers and the noise generator (seeded
+    with ``cfg.seed``). With ``info`` of several processes, the networks are wrapped in DDP (the process group must
+    exist).
+
+    Speed-ups that keep the algorithm:
+
+    * ``channels_last``: ``True``/``False`` forces the memory format on any device (default: ``cfg.channels_last``
+      on CUDA only);
+    * ``compile_nets``: any of ``"map"``, ``"potential"``: ``torch.compile`` those networks' forward calls. The
+      potential's call on real data stays eager on the iterations that apply R1: R1 differentiates it twice
+      (``create_graph=True``), and AOTAutograd's compiled backward does not support double backward
+      ("torch.compile with aot_autograd does not currently support double backward", PyTorch 2.14). Its calls on
+      transported images (both steps) are compiled.
+
+    An option that changes the algorithm, off by default:
+
+    * ``r1_every = k > 1``: lazy R1 (StyleGAN2's lazy regularisation): the penalty is added, times ``k``, only on the
+      iterations whose ``state.step`` is a multiple of ``k``; the others skip the double backward. The expected
+      penalty per iteration is unchanged, its variance is not, and StyleGAN2 also rescales Adam's learning rate and
+      betas by ``k / (k + 1)``, which this does not.
+    """
     device = torch.device(device)
     cuda = device.type == "cuda"
-    channels_last = cuda and cfg.channels_last
+    channels_last = (cuda and cfg.channels_last) if channels_last is None else bool(channels_last)
+    compile_nets = tuple(compile_nets)
+    unknown = sorted(set(compile_nets) - set(COMPILABLE))
+    if unknown:
+        raise ValueError(f"compile_nets takes {' and/or '.join(COMPILABLE)}, not {unknown}")
+    if not isinstance(r1_every, int) or isinstance(r1_every, bool) or r1_every < 1:
+        raise ValueError(f"r1_every must be a positive integer, got {r1_every!r}")
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     transport_map = transport_map.to(device, memory_format=fmt).train()
     potential = potential.to(device, memory_format=fmt).train()
@@ -102,8 +133,15 @@ def make_state(cfg: ImageConfig, transport_map: nn.Module, potential: nn.Module,
     rank, world = (info.rank, info.world_size) if info is not None else (0, 1)
     map_ddp = udist.wrap(transport_map, info) if info is not None else transport_map
     pot_ddp = udist.wrap(potential, info) if info is not None else potential
+    compiled = {}
+    if "map" in compile_nets:
+        compiled["map_ddp"] = torch.compile(map_ddp)
+        compiled["map"] = compiled["map_ddp"] if map_ddp is transport_map else torch.compile(transport_map)
+    if "potential" in compile_nets:
+        compiled["potential_ddp"] = torch.compile(pot_ddp)
+        compiled["potential"] = compiled["potential_ddp"] if pot_ddp is potential else torch.compile(potential)
     state = TrainState(cfg, transport_map, potential, ema, opt_map, opt_pot, sched_map, sched_pot, noise, device,
-                       map_ddp, pot_ddp, rank, world, channels_last)
+                       map_ddp, pot_ddp, rank, world, channels_last, r1_every=r1_every, compiled=compiled)
     state._lists = {
         "map": list(transport_map.parameters()), "potential": list(potential.parameters()),
         "ema": list(ema.parameters()), "map_buffers": list(transport_map.buffers()),
@@ -134,29 +172,35 @@ def update_ema(state: TrainState) -> None:
 def train_step(state: TrainState, y: Tensor) -> dict[str, Tensor]:
     """One UOTM iteration on this process's real batch ``y`` (b, C, H, W) in [−1, 1]: a potential step, a map
     step, an EMA update. Returns the detached losses as 0-d tensors on the device (no host synchronisation):
-    ``potential_loss`` (the Ψ* terms), ``r1``, ``map_loss``, ``cost`` (mean :math:`c(x,T(x,z))` of the map step),
+    ``potential_loss`` (the Ψ* terms), ``r1`` (the penalty added to the potential's loss at this iteration: with
+    lazy R1, ``r1_every`` times R1 or 0), ``map_loss``, ``cost`` (mean :math:`c(x,T(x,z))` of the map step),
     ``v_real`` and ``v_fake`` (mean potential on real and transported images).
 
     The networks run under bf16 autocast on CUDA (``cfg.precision == "bf16"``); the cost, the Ψ* terms and R1's
-    reductions are computed in fp32."""
+    reductions are computed in fp32. The caller advances ``state.step`` (lazy R1 reads it)."""
     cfg = state.cfg
     b = y.shape[0]
     amp = autocast(cfg, state.device)
+    fast = state.compiled
     if state.channels_last:
         y = y.contiguous(memory_format=torch.channels_last)
 
     # potential step: T(x, z) is a constant here
     x, z = _draw(state, b)
     with torch.no_grad(), amp:
-        t_x = state.transport_map(x, z)
-    r1_on = cfg.r1_gamma > 0
+        t_x = fast.get("map", state.transport_map)(x, z)
+    r1_on = cfg.r1_gamma > 0 and state.step % state.r1_every == 0
     y = y.detach().requires_grad_(r1_on)
+    potential = fast.get("potential_ddp", state.potential_ddp)
     with amp:
-        v_real = state.potential_ddp(y)
-        v_fake = state.potential_ddp(t_x)
+        v_real = (state.potential_ddp if r1_on else potential)(y)  # R1's double backward: eager
+        v_fake = potential(t_x)
     v_real, v_fake = v_real.float(), v_fake.float()
     loss_v = potential_loss(v_real, v_fake, x, t_x.float(), cfg.tau, cfg.phi1, cfg.phi2, cfg.reference_half_tau)
-    r1 = r1_penalty(v_real, y, cfg.r1_gamma) if r1_on else torch.zeros((), device=state.device)
+    if r1_on:
+        r1 = r1_penalty(v_real, y, cfg.r1_gamma * state.r1_every)
+    else:
+        r1 = torch.zeros((), device=state.device)
     state.opt_potential.zero_grad(set_to_none=True)
     (loss_v + r1).backward(inputs=state._lists["potential"])
     state.opt_potential.step()
@@ -164,8 +208,8 @@ def train_step(state: TrainState, y: Tensor) -> dict[str, Tensor]:
     # map step: fresh x, z; the potential's weights get no gradient
     x, z = _draw(state, b)
     with amp:
-        t_x = state.map_ddp(x, z)
-        v_t = state.potential(t_x)
+        t_x = fast.get("map_ddp", state.map_ddp)(x, z)
+        v_t = fast.get("potential", state.potential)(t_x)
     t_x = t_x.float()
     loss_t = map_loss(v_t.float(), x, t_x, cfg.tau)
     state.opt_map.zero_grad(set_to_none=True)
@@ -300,7 +344,8 @@ def _truncate_metrics(path: Path, step: int) -> None:
 
 
 def train(cfg: ImageConfig, run_dir: str | Path, *, resume: bool = False, build: Callable | None = None,
-          dataset: ImageDataset | None = None, device=None, progress: bool = True) -> TrainState:
+          dataset: ImageDataset | None = None, device=None, progress: bool = True,
+          compile_nets: Sequence[str] = ()) -> TrainState:
     """Train UOTM with ``cfg``, writing into ``run_dir``; return the final :class:`TrainState`.
 
     Args:
@@ -312,6 +357,8 @@ def train(cfg: ImageConfig, run_dir: str | Path, *, resume: bool = False, build:
         dataset: the training images; default ``make_dataset(cfg)``.
         device: default ``cuda:LOCAL_RANK`` if CUDA is available, else the CPU.
         progress: show a progress bar (process 0 only).
+        compile_nets: ``torch.compile`` the ``"map"`` and/or the ``"potential"`` (see :func:`make_state`; the
+            same algorithm, rounding aside).
 
     Under torchrun, every process calls this; process 0 alone writes files. A NaN or infinite loss stops the run
     with ``FloatingPointError`` and leaves the last good snapshot in place.
@@ -331,26 +378,33 @@ def train(cfg: ImageConfig, run_dir: str | Path, *, resume: bool = False, build:
 
     info = udist.setup(device)
     try:
-        return _train(cfg, run_dir, snap, build or default_networks, dataset, info, progress)
+        return _train(cfg, run_dir, snap, build or default_networks, dataset, info, progress, compile_nets)
     finally:
         udist.cleanup(info)
 
 
-def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progress: bool) -> TrainState:
-    from tqdm.auto import tqdm
-
-    device, main = info.device, info.is_main
-    if device.type == "cuda":
+def configure_backends(device: torch.device) -> None:
+    """The backend settings of a training run (the trainer and the benchmark): on CUDA, cuDNN's autotuner and TF32
+    for convolutions and matrix products (what "fp32" means there)."""
+    if torch.device(device).type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+
+
+def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progress: bool,
+           compile_nets: Sequence[str] = ()) -> TrainState:
+    from tqdm.auto import tqdm
+
+    device, main = info.device, info.is_main
+    configure_backends(device)
     order = BatchOrder(len(dataset), cfg.batch_size, cfg.seed, info.rank, info.world_size)
     if isinstance(dataset, TensorImages) and device.type == "cuda":
         dataset = dataset.to(device)
 
     torch.manual_seed(cfg.seed)
     transport_map, potential = build(cfg)
-    state = make_state(cfg, transport_map, potential, device, info)
+    state = make_state(cfg, transport_map, potential, device, info, compile_nets=compile_nets)
     if snap is not None:
         load_snapshot(state, snap)
         del snap
