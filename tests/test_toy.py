@@ -149,3 +149,8 @@ def test_existing_run_is_refused_without_overwrite(tmp_path, capsys):
 def test_module_entry_point_runs():
     res = subprocess.run([sys.executable, "-m", "uotm", "toy", "--help"], capture_output=True, text=True)
     assert res.returncode == 0 and "--outlier-loc" in res.stdout
+
+
+def test_a_prefix_of_a_mixture_sample_is_a_sample_of_the_mixture():
+    pts = make_distribution("p").sample(4000, torch.Generator().manual_seed(0))[:400, 0]
+    assert float((pts > 0).float().mean()) == pytest.approx(0.5, abs=0.1)

@@ -19,7 +19,7 @@ npy:PATH      file   the (N, d) float array stored at PATH
 ============  =====  ==========================================================================
 
 Mixtures with a fixed weight (``p``, ``q``, ``outlier``) are split exactly: of n points, ``int(n * f)`` come from
-the outlier mode, as in the reference.
+the outlier mode, as in the reference; the rows are shuffled, so any prefix of a sample is a sample of the mixture.
 """
 
 from __future__ import annotations
@@ -45,9 +45,11 @@ def _randn(n: int, d: int, g: torch.Generator) -> Tensor:
 
 
 def _two_modes(n_first: int, n: int, d: int, g: torch.Generator, m1: float, m2: float, std: float) -> Tensor:
+    """Exactly ``n_first`` points from N(m1, std²) and the rest from N(m2, std²), in random order (so that any
+    prefix of the rows is a sample of the mixture)."""
     first = std * _randn(n_first, d, g) + m1
     second = std * _randn(n - n_first, d, g) + m2
-    return torch.cat([first, second])
+    return torch.cat([first, second])[torch.randperm(n, generator=g)]
 
 
 def _centres_mixture(n: int, g: torch.Generator, centres: Tensor, std: float) -> Tensor:
