@@ -1,4 +1,4 @@
-"""The command line: ``python -m uotm toy|train|sample|fid ...`` (``python -m uotm COMMAND --help`` lists the options).
+"""The command line: ``python -m uotm toy|train|sample|fid|bench ...`` (``python -m uotm COMMAND --help`` lists the options).
 
 ``train`` runs under torchrun unchanged: ``torchrun --nproc_per_node=N -m uotm train --preset cifar10``.
 """
@@ -276,6 +276,52 @@ def _run_fid(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_parser(sub) -> None:
+    from .presets import PRESET_NAMES
+
+    p = sub.add_parser("bench", help="time the trainer's iteration (train_step) on random data",
+                       description="Time the very function the trainer calls for one iteration (potential step with "
+                                   "R1, map step, Adam, EMA) on random images of the preset's shape; print images/s, "
+                                   "ms per iteration, peak memory, GFLOP per image-iteration (counted with "
+                                   "FlopCounterMode) and the share of the device's peak.")
+    p.add_argument("--preset", required=True, choices=PRESET_NAMES, help="the networks and the image shape")
+    p.add_argument("--batch", type=int, help="images per iteration (default: the preset's batch_size)")
+    p.add_argument("--steps", type=int, default=20, help="timed iterations (default 20)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed iterations first (default 5)")
+    p.add_argument("--precision", choices=("fp32", "bf16"),
+                   help="default: the preset's; bf16 autocast is CUDA only (the CPU runs fp32 and says so)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="channels-last memory format (default: the preset's channels_last on CUDA, off on the CPU)")
+    p.add_argument("--compile", default="none", metavar="NETS",
+                   help="torch.compile: none (default), map, potential, map,potential or all")
+    p.add_argument("--r1-every", type=int, default=1, metavar="K",
+                   help="lazy R1: K times the penalty every K iterations (changes the algorithm; default 1)")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                   help="set any config key, as for train (repeatable)")
+    p.add_argument("--device", help="cpu, cuda or cuda:N (default cuda if available, else cpu)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
+    p.add_argument("--no-flops", dest="flops", action="store_false", help="skip the FLOP count")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from .bench import format_report, parse_compile, run_bench
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be positive, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    cfg = image_config(args.preset, settings=args.settings, precision=args.precision)
+    report = run_bench(cfg, batch=args.batch, steps=args.steps, warmup=args.warmup, device=args.device,
+                       channels_last=args.channels_last, compile_nets=parse_compile(args.compile),
+                       r1_every=args.r1_every, flops=args.flops)
+    print(json.dumps(report) if args.json else format_report(report))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m uotm", description="Unbalanced OT generative models.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -283,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     _train_parser(sub)
     _sample_parser(sub)
     _fid_parser(sub)
+    _bench_parser(sub)
     return parser
 
 
