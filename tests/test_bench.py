@@ -15,7 +15,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 import uotm.train as T
-from uotm.bench import device_peak, parse_compile
+from uotm.bench import count_flops, device_peak, parse_compile
 from uotm.cli import main
 from uotm.nets import build_networks
 from uotm.presets import preset
@@ -106,6 +106,20 @@ def test_device_peaks_and_compile_names():
     assert parse_compile("potential,map") == ("potential", "map")
     with pytest.raises(ValueError):
         parse_compile("generator")
+
+
+def test_count_flops_prices_attention_on_the_cpu_and_r1s_double_backward():
+    q = torch.randn(2, 1, 64, 8, requires_grad=True)
+    attention = torch.nn.functional.scaled_dot_product_attention
+    assert count_flops(lambda: attention(q, q, q)) == 2 * (2 * 64 * 64 * 8) * 2  # Q K^T and A V, batch 2
+    w = torch.randn(5, 3, requires_grad=True)
+    y = torch.randn(4, 5, requires_grad=True)
+
+    def r1_like():
+        (g,) = torch.autograd.grad((y @ w).square().sum(), y, create_graph=True)
+        g.square().sum().backward()
+
+    assert count_flops(r1_like) > count_flops(lambda: (y @ w).square().sum().backward()) > 0
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ What it reports:
 * the peak memory: on CUDA ``torch.cuda.max_memory_allocated`` over the warm-up and the timed iterations, on the
   CPU the process's peak resident set size (``resource.getrusage``, everything the process ever held);
 * ``gflop_per_image_iter``: the floating-point operations of one ``train_step`` divided by the batch, counted by
-  ``torch.utils.flop_counter.FlopCounterMode`` (matrix products and convolutions, forward, backward and R1's double
-  backward; element-wise ops count zero), on the same state run eagerly after the timed iterations. The FIR
+  ``torch.utils.flop_counter.FlopCounterMode`` (matrix products, convolutions and attention, forward, backward and
+  R1's double backward; element-wise ops count zero), on the same state run eagerly after the timed iterations. The FIR
   resampling runs as box filters (pooling, counted zero) on CUDA and as a depthwise convolution (counted) on the
   CPU, so the CPU's count is a little higher;
 * ``tflops`` (that work per second) and ``peak_share``, its share of the device's dense peak from :data:`PEAKS`
@@ -75,11 +75,29 @@ class _GlobalOnly:
         return False
 
 
+def _cpu_attention_flops():
+    """Formulas for the CPU's attention kernel, which the registry leaves out (it prices the CUDA kernels): the
+    registry's own shape formulas for attention, forward and backward."""
+    from torch.utils.flop_counter import sdpa_backward_flop_count, sdpa_flop_count
+
+    aten = torch.ops.aten
+
+    def forward(query, key, value, *args, out_shape=None, **kwargs):
+        return sdpa_flop_count(query, key, value)
+
+    def backward(grad_out, query, key, value, *args, out_shape=None, **kwargs):
+        return sdpa_backward_flop_count(grad_out, query, key, value)
+
+    return {aten._scaled_dot_product_flash_attention_for_cpu: forward,
+            aten._scaled_dot_product_flash_attention_for_cpu_backward: backward}
+
+
 def count_flops(fn: Callable[[], object]) -> int:
-    """The FLOPs that ``torch.utils.flop_counter.FlopCounterMode`` counts while ``fn()`` runs (eagerly)."""
+    """The FLOPs that ``torch.utils.flop_counter.FlopCounterMode`` counts while ``fn()`` runs (eagerly), the CPU's
+    attention kernel included."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    counter = FlopCounterMode(display=False)
+    counter = FlopCounterMode(display=False, custom_mapping=_cpu_attention_flops())
     counter.mod_tracker = _GlobalOnly()
     with counter:
         fn()
