@@ -51,26 +51,28 @@
 # most $\tau W_2^2(\mu,\nu)$. With $\Psi^*(s)=s$ on both sides (`linear`) the same code trains OTM
 # {cite:p}`rout2022otm`, balanced transport, which must reproduce every training image's share of mass exactly.
 #
-# **R1.** The last term of $L_v$ is the R1 penalty on real images: it keeps the potential flat on the data, which
-# the semi-dual alone does not, and it is what makes the min–max game stable in practice (it costs a second
-# backward pass through the potential, about a third of each iteration here).
+# **R1.** The last term of $L_v$ is the R1 penalty on real images: it keeps the potential's gradient small on the
+# data, which nothing in the semi-dual asks for, and it steadies the min–max game (it needs a second backward pass
+# through the potential: the potential's step on real images, R1 included, takes about a third of each iteration
+# here).
 #
 # **EMA.** The samples come from an exponential moving average of the map's weights,
 # $\bar\theta\leftarrow\beta\bar\theta+(1-\beta)\theta$ after every map step. The game's iterates oscillate; their
-# average is much better than the last one (measured below). The average remembers about $1/(1-\beta)$ iterations:
+# average is better than the last one (measured below). The average remembers about $1/(1-\beta)$ iterations:
 # the paper's $\beta=0.9999$ fits 100 000 iterations, and would here, after a thousand, still be mostly the random
 # initialisation.
 #
 # ## The budget, and what it costs
 #
 # The `digits` preset (`uotm.presets.preset("digits")`) is scikit-learn's 1 797 bundled 8×8 digits, upsampled to
-# 16×16, one channel: 1 500 for training and 297 held out. Its networks are the paper's CIFAR-10 family at a
-# sixteenth of the width: a map of 416 417 parameters (CIFAR-10: 44.8 million) and a potential of 767 105 (12.2
-# million). Its own schedule (batch 64, 60 epochs, EMA 0.999) is about 1 400 iterations of 0.4–0.8 s each on
-# one core, a quarter of an hour or more. This page has a smaller budget, a few minutes per model, and spends it on *more,
-# smaller* iterations: batch 8, learning rates three and two times the preset's, EMA 0.99, a cosine schedule that
-# ends with the run. These are the values that gave the best samples per second of CPU among the few tried; all of
-# them are parameters of the page. What more budget buys is shown at the end.
+# 16×16, one channel: 1 500 for training and 297 held out. Its networks are the paper's CIFAR-10 family, narrower (16
+# base channels for both, against 128 and 64): a map of 416 417 parameters (CIFAR-10: 44.8 million) and a potential of
+# 767 105 (12.2 million). Its own schedule (batch 64, 60 epochs, EMA 0.999) is about 1 400 iterations of 0.4–1 s each
+# on one core (depending on the machine's load), a quarter of an hour or more. This page has a smaller budget, a few
+# minutes per model, and spends it on *more, smaller* iterations: batch 8, learning rates three and two times the
+# preset's, EMA 0.99, a cosine schedule that ends with the run. These are the values that gave the best samples per
+# second of CPU among the few tried; all of them are parameters of the page. The last section says what more budget
+# would change.
 #
 # Quality is measured with a **proxy FID**: the Fréchet distance $\lVert m_A-m_B\rVert^2+\operatorname{tr}(\Sigma_A+
 # \Sigma_B-2(\Sigma_A\Sigma_B)^{1/2})$ between Gaussians fitted to the 128 penultimate-layer features of a small
@@ -397,12 +399,12 @@ else:
 # %% [markdown]
 # **Against the pixel Gaussian, the UOTM samples do not win at this budget.** With the defaults they end at a proxy
 # FID of about 20, the Gaussian's samples at about 17. The Gaussian is not a low bar on these images: at 16×16
-# pixels upsampled from 8×8, the pixels' mean and covariance alone carry much of a digit's shape, and its samples
-# are noisy but recognisable blurs (the figure of the yardsticks). The proxy compares the mean and covariance of
-# 128 classifier features, and the two sets miss the digits' statistics in different ways: the Gaussian's samples
-# have the right class balance by construction but blurred strokes, the UOTM samples cleaner strokes but the wrong
-# class balance (the shares above) and too few confident labels. The curve is still falling at the last checkpoint: the budget, not the
-# method, sets this number (see the last section).
+# pixels upsampled from 8×8, the pixels' mean and covariance alone carry much of a digit's shape, and its samples are
+# noisy but recognisable blurs (the figure of the yardsticks). The proxy compares the mean and covariance of 128
+# classifier features, and the two sets miss the digits' statistics in different ways: the Gaussian's samples have the
+# right class balance by construction but blurred strokes, the UOTM samples cleaner strokes but the wrong class
+# balance (the shares above) and too few confident labels. The curve is still falling at the last checkpoint: the
+# budget, not the method, sets this number (see the last section).
 
 # %% [markdown]
 # ## Do the models reproduce the foreign shapes?
@@ -474,7 +476,8 @@ checks = {"held-out digits": held_out.images, "300 new shapes": fresh, "the trai
 print(f"strict radius: {copy_radius:.2f} (pixel distance; 95% of held-out digits are this near a training digit)")
 for what, images in checks.items():
     loose, strict, _ = detect(images)
-    print(f"detector on {what:<20}: loose {100 * loose.float().mean():5.1f}%, strict {100 * strict.float().mean():5.1f}%")
+    print(f"detector on {what:<20}: loose {100 * loose.float().mean():5.1f}%, "
+          f"strict {100 * strict.float().mean():5.1f}%")
     if what == "held-out digits":
         assert loose.float().mean() <= 0.01 and strict.float().mean() == 0
     if what == "300 new shapes":
@@ -540,7 +543,7 @@ plt.show()
 # ## What more budget changes
 #
 # - **The preset's own schedule**: `python -m uotm train --preset digits --run-dir runs/digits` (batch 64, 60
-#   epochs, EMA 0.999), about 15–20 minutes on two cores; `python -m uotm sample --run runs/digits -n 2000 --out
+#   epochs, EMA 0.999), about 15–25 minutes on one core; `python -m uotm sample --run runs/digits -n 2000 --out
 #   s.npz` and `python -m uotm fid --run runs/digits --samples s.npz` score it with the same proxy. More iterations
 #   sharpen the strokes and even out the classes; the EMA with $\beta=0.999$ needs them.
 # - **Width**: `net.base_channels` and `net.potential_channels` (16 here; CIFAR-10 uses 128 and 64). On a CPU each

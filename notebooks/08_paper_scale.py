@@ -19,11 +19,12 @@
 # paper's schedule and what it costs, the cell that launches multi-GPU training through `torchrun`, the cell that
 # samples the trained map and computes the FID, and the same steps as terminal commands.
 #
-# **This page was executed on a machine without a GPU, without CIFAR-10 or CelebA-HQ and without the Inception
-# weights (nothing can be downloaded there).** Every cell checks what is available. Without CUDA it runs a tiny
-# stand-in instead of the paper's run: the `digits` preset, two CPU processes that talk through `gloo`, a few
-# iterations, scored with the proxy FID of chapter 7. The numbers it prints are those of that stand-in, not of the
-# paper's models. On a machine with GPUs and the data, the same cells run the chosen preset for real.
+# **The published build of this book runs on a machine without a GPU, without CIFAR-10 or CelebA-HQ and without the
+# Inception weights (nothing can be downloaded there).** Every cell checks what is available (the first cell prints
+# it). Without CUDA the page runs a tiny stand-in instead of the paper's run: the `digits` preset, two CPU processes
+# that talk through `gloo`, a few iterations, scored with the proxy FID of chapter 7. The numbers it prints are those
+# of that stand-in, not of the paper's models. On a machine with GPUs and the data, the same cells run the chosen
+# preset for real.
 #
 # ## How the work is split
 #
@@ -89,10 +90,10 @@ def uotm_cli(*args: str) -> str:
 # %% [markdown]
 # ## The paper's runs
 #
-# The presets hold the paper's hyper-parameters, read from the paper and its reference code. `python -m uotm train --preset NAME --dry-run --json` resolves a configuration and counts the networks'
-# parameters without touching any data; the counts are those of the reference networks less the time-embedding
-# layers that the reference builds but never uses (3 283 200 of its 48 103 811 map parameters on CIFAR-10,
-# 1 661 248 of 39 644 547 on CelebA-HQ).
+# The presets hold the paper's hyper-parameters, read from the paper and its reference code. `python -m uotm train
+# --preset NAME --dry-run --json` resolves a configuration and counts the networks' parameters without touching any
+# data; the counts are those of the reference networks less the time-embedding layers that the reference builds but
+# never uses (3 283 200 of its 48 103 811 map parameters on CIFAR-10, 1 661 248 of 39 644 547 on CelebA-HQ).
 
 # %%
 reference_counts = {"cifar10": (44_820_611, 12_247_809), "celeba_256": (37_983_299, 26_881_537)}
@@ -196,11 +197,11 @@ for key in ("preset", "device", "precision", "batch", "ms_per_iter", "images_per
 # --run-dir RUN_DIR`, streaming the processes' output into the cell. Each process picks its GPU from
 # `LOCAL_RANK` and joins an NCCL process group (gloo on the CPU).
 #
-# On a machine with CUDA, the next cell trains `preset` with `nproc` GPUs, resuming the run folder if it already
-# holds a snapshot. The paper's CIFAR-10 schedule is a day on 4 GPUs: start it from a terminal (the commands are
-# below) or in a Jupyter session without a cell time limit, not from the book's build, whose cells stop after 10
-# minutes. **Without CUDA, as here, the cell runs the stand-in**: the `digits` preset (batch 64, 32 per process),
-# two gloo processes, `cpu_steps` iterations.
+# On a machine with CUDA, the next cell trains `preset` with `nproc` GPUs, resuming the run folder if it already holds
+# a snapshot. The paper's CIFAR-10 schedule is about 15 GPU-hours even at the reference's H100 speed: start it from a
+# terminal (the commands are below) or in a Jupyter session without a cell time limit, not from the book's build,
+# whose cells stop after 10 minutes. **Without CUDA the cell runs the stand-in**: the `digits` preset (batch 64, 32
+# per process), two gloo processes, `cpu_steps` iterations.
 
 # %%
 def data_available(cfg) -> tuple[bool, str]:
@@ -268,12 +269,12 @@ plt.show()
 # %% [markdown]
 # ## Sampling and the FID
 #
-# The FID (Fréchet Inception distance, Heusel et al., 2017) compares Inception features of 50 000 samples with those of the training set
-# (`uotm.metrics`, through pytorch-fid's network and weights). The training set's statistics are computed once and
-# cached under `data_root/fid-stats/`. The Inception weights are looked up locally and never downloaded; where
-# they are missing the cell says where to put them. For the `digits` stand-in the score is the proxy FID of
-# chapter 7. Here the two steps run as the commands a user would type, `python -m uotm sample` and
-# `python -m uotm fid`:
+# The FID (Fréchet Inception distance, Heusel et al., 2017) compares Inception features of 50 000 samples with those
+# of the training set (`uotm.metrics`, through pytorch-fid's network and weights). The training set's statistics are
+# computed once and cached under `data_root/fid-stats/`. The Inception weights are looked up locally and never
+# downloaded; where they are missing the cell says where to put them. For the `digits` stand-in the score is the proxy
+# FID of chapter 7. Here the two steps run as the commands a user would type, `python -m uotm sample` and `python -m
+# uotm fid`:
 
 # %%
 n = n_samples if paper_run else min(n_samples, 1000)
