@@ -546,8 +546,8 @@ plt.show()
 #   epochs, EMA 0.999), about 15–25 minutes on one core; `python -m uotm sample --run runs/digits -n 2000 --out
 #   s.npz` and `python -m uotm fid --run runs/digits --samples s.npz` score it with the same proxy. More iterations
 #   sharpen the strokes and even out the classes; the EMA with $\beta=0.999$ needs them.
-# - **Width**: `net.base_channels` and `net.potential_channels` (16 here; CIFAR-10 uses 128 and 64). On a CPU each
-#   doubling of the width costs about four times the time per iteration.
+# - **Width**: `net.base_channels` and `net.potential_channels` (16 here; CIFAR-10 uses 128 and 64). Doubling the
+#   width multiplies the convolutions' work by about four.
 # - **The outlier question at full strength** needs the paper's setting (`--preset cifar10+mnist`, 600 epochs on
 #   GPUs, chapter 8), or here a larger $\tau$ (the cost's pull on the shapes grows with it, and so does the
 #   distortion that Theorem 3.3 allows) and several seeds per model, since one run's rate is one draw.
