@@ -76,7 +76,8 @@ import ot
 import torch
 from scipy.optimize import LinearConstraint, minimize
 
-from uotm.exact import squared_distances
+from uotm.exact import c_transform, primal_value, squared_distances
+from uotm.exact import semi_dual_value as semi_dual
 from uotm.losses import potential_loss
 from uotm.psi import PSI_NAMES, get_psi
 
@@ -226,23 +227,14 @@ plt.show()
 #   instead, which is smooth in $(u,v)$ with $nm$ linear constraints (SLSQP), and then evaluate $J(v)$: by step 3,
 #   $J(v)\ge$ the dual value at $(u,v)$, and by weak duality $J(v)\le C_{ub}$, so $J(v)$ is a certified lower bound
 #   and the primal an upper bound; their gap bounds both errors.
+#
+# $v^c$, $J$ and the primal objective are computed by `uotm.exact.c_transform`, `uotm.exact.semi_dual_value` and
+# `uotm.exact.primal_value`, which implement {eq}`eq-ot-ctransform`, {eq}`eq-uot-semidual` and {eq}`eq-uot-primal` as
+# written. The package's own maximiser, `uotm.exact.solve_uot`, is not used here: it smooths the $c$-transform and
+# anneals, and on these $\chi^2$ problems its first, heavily smoothed round can end where every source ratio
+# $\max(1-v^c/2,0)$ is zero, which it does not yet handle; SLSQP on the dual has no such failure.
 
 # %%
-def c_transform(v, cost):
-    """v^c(x_i) = min_j [C_ij - v_j]."""
-    return np.min(cost - v[None, :], axis=1)
-
-
-def semi_dual(v, cost, a, b, psi1, psi2):
-    """J(v) = -sum_i a_i Psi1*(-v^c(x_i)) - sum_j b_j Psi2*(-v_j), equation (eq-uot-semidual)."""
-    return float(-a @ psi1.star(-c_transform(v, cost)) - b @ psi2.star(-v))
-
-
-def primal_value(plan, cost, a, b, psi1, psi2):
-    """<pi, C> + D_Psi1(pi 1 | a) + D_Psi2(pi^T 1 | b), equation (eq-uot-primal)."""
-    return float(np.sum(plan * cost) + psi1.divergence(plan.sum(1), a) + psi2.divergence(plan.sum(0), b))
-
-
 def primal_kl(a, b, cost):
     """Exact KL-penalised UOT plan (no entropy) by POT's majorisation-minimisation solver."""
     return ot.unbalanced.mm_unbalanced(a, b, cost, reg_m=1.0, div="kl", numItermax=20_000, stopThr=1e-15)
