@@ -56,8 +56,9 @@
 #
 # ## Why the generated law tends to the data as $\tau\to0$
 #
-# Theorem 3.3 bounds the reweighting: $D_{\mathrm{KL}}(\tilde\mu|\mu)+D_{\mathrm{KL}}(\tilde\nu|\nu)\le\tau W_2^2(\mu,\nu)$.
-# Turning this into a distance between laws takes two steps.
+# Theorem 3.3 bounds the reweighting:
+# $D_{\mathrm{KL}}(\tilde\mu|\mu)+D_{\mathrm{KL}}(\tilde\nu|\nu)\le\tau W_2^2(\mu,\nu)$. Turning this into a distance
+# between laws takes two steps.
 #
 # **Step 1 (mass and shape).** For a probability measure $\mu$ and a positive measure $\rho$ of mass $m$ with
 # normalisation $\hat\rho=\rho/m$, write $r=d\rho/d\mu=m\,d\hat\rho/d\mu$ in the generalised KL of chapter 2:
@@ -78,7 +79,8 @@
 # conditional laws are ordered). With the triangle inequality and $\sqrt a+\sqrt b\le\sqrt{2(a+b)}$:
 #
 # $$
-# d_{KS}\big(T^*_\#\mu,\ \nu\big)\ \le\ \sqrt{\tfrac12\mathrm{KL}(\hat\mu\|\mu)}+\sqrt{\tfrac12\mathrm{KL}(\hat\nu\|\nu)}
+# d_{KS}\big(T^*_\#\mu,\ \nu\big)\ \le\ \sqrt{\tfrac12\mathrm{KL}(\hat\mu\|\mu)}
+# +\sqrt{\tfrac12\mathrm{KL}(\hat\nu\|\nu)}
 # \ \le\ \sqrt{\frac{\tau\,W_2^2(\mu,\nu)}{m}} .
 # $$ (eq-map-ks-bound)
 #
