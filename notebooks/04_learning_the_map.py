@@ -121,7 +121,6 @@ warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notic
 
 from uotm.data.toy import resolve_pair
 from uotm.exact import Plan, monotone_rearrangement, primal_value, solve_uot, squared_distances
-from uotm.plots import plot_losses
 from uotm.psi import get_psi
 from uotm.toy import ToyConfig, train_toy
 
@@ -226,11 +225,12 @@ print("all checks on the exact answer hold; largest KS / bound:",
 
 # %% [markdown]
 # The figure shows the exact map for each $\tau$ (left) and both sides of {eq}`eq-map-ks-bound` (right). Every map
-# jumps from the mode at $-1$ to the mode at $2$; as $\tau$ grows the jump moves right, because the unbalanced plan
-# keeps more of the source's left half at the nearby mode at $-1$ (whose share in $\tilde\nu$ grows) instead of
-# paying to move it to $2$. The bound is loose, by a factor of 2.5 or more, and above $\tau\approx0.6$ it exceeds 1
-# and says nothing (a KS distance never does); but it has the right behaviour where it matters: the distance falls
-# to 0 like $\sqrt\tau$ as $\tau\to0$.
+# crosses from the mode at $-1$ to the mode at $2$, sharply for small $\tau$ and more gradually for large $\tau$ (the
+# tables call the point where it crosses 0.5 the *jump*); as $\tau$ grows that point moves right, because the
+# unbalanced plan keeps more of the source's left half at the nearby mode at $-1$ (whose share in $\tilde\nu$ grows)
+# instead of paying to move it to $2$. The bound is loose, by a factor of 2.5 or more, and above $\tau\approx0.6$ it
+# exceeds 1 and says nothing (a KS distance never does); but it has the right behaviour where it matters: the
+# distance falls to 0 like $\sqrt\tau$ as $\tau\to0$.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -261,8 +261,8 @@ plt.show()
 #
 # For each $\tau$ of the parameters the toy trainer (`uotm.toy.train_toy`) runs with the reference's networks
 # (residual MLPs of width 128), KL on both sides, batch 256, five potential steps per map step, Adam with learning
-# rate $10^{-4}$ and no regulariser. The default budget is 40 epochs of the 4 000 points, about 600 iterations per
-# $\tau$ (a few seconds per epoch on one core); the reference trains its OT-map run for 2 000 epochs at a learning
+# rate $10^{-4}$ and no regulariser. The default budget is 40 epochs of the 4 000 points, 600 iterations per $\tau$
+# (one to four seconds per epoch on one shared core); the reference trains its OT-map run for 2 000 epochs at a learning
 # rate of $10^{-5}$, 50 times longer at a tenth of the step size. The transported samples are the map applied to the
 # 4 000 source points with one draw of $z$ each.
 
