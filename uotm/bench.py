@@ -19,6 +19,10 @@ What it reports:
 * ``tflops`` (that work per second) and ``peak_share``, its share of the device's dense peak from :data:`PEAKS`
   (``null`` for a device not in the table, the CPU included).
 
+S-JKO (``--model sjko``): the same, for the S-JKO iteration (:func:`uotm.train.sjko_step`) of phase 1, the steady
+state of every phase after the first: the map's forward without gradients as the old map, data noise, then as
+UOTM. Its report adds ``model`` and ``phase``.
+
 Speed switches: ``--precision`` (bf16 autocast is CUDA only: on the CPU the trainer and this benchmark run fp32 and
 say so), ``--channels-last``, ``--compile map,potential`` and, changing the algorithm, ``--r1-every K`` (lazy R1; see
 :func:`uotm.train.make_state`).
@@ -153,6 +157,9 @@ def run_bench(cfg: ImageConfig, *, batch: int | None = None, steps: int = 20, wa
     params_potential = sum(p.numel() for p in potential.parameters())
     state = make_state(cfg, transport_map, potential, device, channels_last=channels_last,
                        compile_nets=compile_nets, r1_every=r1_every)
+    sjko = cfg.model == "sjko"
+    if sjko:  # phase 1 (two map forwards per map step) when the state has one; the first iteration enters it
+        state.step = cfg.sjko.phase_start(min(1, cfg.sjko.phases - 1))
     gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     y = torch.rand(batch, cfg.channels, cfg.image_size, cfg.image_size, generator=gen, device=device) * 2 - 1
     if cuda:
@@ -188,7 +195,9 @@ def run_bench(cfg: ImageConfig, *, batch: int | None = None, steps: int = 20, wa
     note = None
     if not cuda and cfg.precision == "bf16":
         note = "bf16 autocast is CUDA only: the CPU runs fp32, as the trainer does"
+    extra = {"model": "sjko", "phase": state.phase} if sjko else {}
     return {
+        **extra,
         "preset": cfg.preset, "device": name, "device_type": device.type, "torch": torch.__version__,
         "cuda": torch.version.cuda if cuda else None,
         "precision": precision, "precision_requested": cfg.precision, "channels_last": state.channels_last,
@@ -225,7 +234,8 @@ def format_report(r: dict) -> str:
         return "unknown" if v is None else format(v, fmt)
 
     lines = [
-        f"UOTM iteration ({r['preset']}): train_step, batch {r['batch']}, {r['steps']} timed steps after "
+        f"{'S-JKO' if r.get('model') == 'sjko' else 'UOTM'} iteration ({r['preset']}"
+        + (f", phase {r['phase']}" if r.get("model") == "sjko" else "") + "): train_step, batch {r['batch']}, {r['steps']} timed steps after "
         f"{r['warmup']} warm-up",
         f"  device     {r['device']}; torch {r['torch']}" + (f", CUDA {r['cuda']}" if r["cuda"] else ""),
         f"  settings   precision {r['precision']}, channels_last {r['channels_last']}, "

@@ -1,6 +1,8 @@
 """The command line: ``python -m uotm toy|train|sample|fid|bench ...`` (``python -m uotm COMMAND --help`` lists the options).
 
 ``train`` runs under torchrun unchanged: ``torchrun --nproc_per_node=N -m uotm train --preset cifar10``.
+``--model sjko`` trains S-JKO with the same trainer: ``--preset NAME --model sjko`` starts from that preset's S-JKO
+defaults (:func:`uotm.presets.preset_defaults`), and ``--set sjko.KEY=VALUE`` changes S-JKO's fields.
 """
 
 from __future__ import annotations
@@ -104,28 +106,36 @@ def _parse_value(text: str, current, key: str):
     return text
 
 
+BLOCKS = ("net", "sjko")  # nested config blocks: --set net.KEY=VALUE, --set sjko.KEY=VALUE
+
+
 def apply_settings(values: dict, settings: list[str]) -> dict:
-    """Apply ``key=value`` strings (``net.key=value`` for network fields) to a config dict (in place)."""
+    """Apply ``key=value`` strings (``net.key=value`` for network fields, ``sjko.key=value`` for S-JKO's) to a
+    config dict (in place)."""
     for item in settings:
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key:
             raise ValueError(f"--set takes key=value (e.g. lr_map=1e-4 or net.base_channels=64), not {item!r}")
-        where, name = (values["net"], key[4:]) if key.startswith("net.") else (values, key)
-        if name not in where or name == "net":
-            known = sorted(k for k in values if k != "net") + sorted(f"net.{k}" for k in values["net"])
+        block, dot, rest = key.partition(".")
+        where, name = (values[block], rest) if dot and block in BLOCKS else (values, key)
+        if name not in where or (where is values and name in BLOCKS):
+            known = sorted(k for k in values if k not in BLOCKS)
+            known += [f"{b}.{k}" for b in BLOCKS for k in sorted(values[b])]
             raise ValueError(f"unknown config key {key!r}; valid keys are {', '.join(known)}")
         where[name] = _parse_value(text, where[name], key)
     return values
 
 
 def image_config(preset_name: str | None = None, config: str | None = None, run_dir: str | None = None,
-                 resume: bool = False, settings: list[str] | tuple = (), **fields_) -> "ImageConfig":
-    """The config a ``train`` command means: the preset, then the YAML file (or, to resume without either, the
-    run's own ``config.yaml``), then the ``--set`` strings, then the named fields (``None`` = unchanged)."""
+                 resume: bool = False, settings: list[str] | tuple = (), model: str | None = None,
+                 **fields_) -> "ImageConfig":
+    """The config a ``train`` command means: the preset's defaults for the model (``model``, else the YAML file's,
+    else ``"uotm"``), then the YAML file (or, to resume without either, the run's own ``config.yaml``), then the
+    ``--set`` strings, then the named fields (``None`` = unchanged)."""
     import yaml
 
-    from .presets import PRESET_NAMES, PRESETS, ImageConfig
+    from .presets import MODELS, PRESET_NAMES, PRESETS, ImageConfig, preset_defaults
 
     values = {}
     source = config or (os.path.join(run_dir, "config.yaml") if resume and run_dir and not preset_name else None)
@@ -140,13 +150,20 @@ def image_config(preset_name: str | None = None, config: str | None = None, run_
         raise ValueError(f"give --preset (one of {', '.join(PRESET_NAMES)}) or --config YAML")
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(PRESET_NAMES)}")
-    base = PRESETS[name].to_dict()
-    base["net"].update(values.pop("net", None) or {})
+    model = model or values.get("model") or "uotm"
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
+    base = preset_defaults(name, model).to_dict()
+    for block in BLOCKS:
+        extra = values.pop(block, None) or {}
+        if not isinstance(extra, dict):
+            raise ValueError(f"{block} in {source!r} must be a mapping of {block}.* keys")
+        base[block].update(extra)
     unknown = sorted(set(values) - set(base))
     if unknown:
         raise ValueError(f"unknown config keys {unknown} in {source!r}")
     base.update(values)
-    base["preset"] = name
+    base["preset"], base["model"] = name, model
     apply_settings(base, list(settings))
     for key, value in fields_.items():
         if value is not None:
@@ -155,14 +172,17 @@ def image_config(preset_name: str | None = None, config: str | None = None, run_
 
 
 def _train_parser(sub) -> None:
-    from .presets import PRESET_NAMES, ImageConfig
+    from .presets import MODELS, PRESET_NAMES, ImageConfig
 
     d = ImageConfig()
-    p = sub.add_parser("train", help="train UOTM on images (runs under torchrun as it is)",
-                       description="Train UOTM on an image data set. The config is the preset, then --config, then "
-                                   "--set, then the flags. The run folder receives config.yaml, metrics.jsonl, "
-                                   "samples-*.png and snapshot.pt.")
+    p = sub.add_parser("train", help="train UOTM or S-JKO on images (runs under torchrun as it is)",
+                       description="Train UOTM (or S-JKO with --model sjko) on an image data set. The config is the "
+                                   "preset's defaults for the model, then --config, then --set, then the flags. The "
+                                   "run folder receives config.yaml, metrics.jsonl, samples-*.png and snapshot.pt.")
     p.add_argument("--preset", choices=PRESET_NAMES, help="the experiment to start from")
+    p.add_argument("--model", choices=MODELS, help="uotm (default) or sjko: the S-JKO defaults of --preset "
+                                                   "(phases of JKO steps; change them with --set sjko.KEY=VALUE, e.g. "
+                                                   "sjko.phases=50); default: --config's model, else uotm")
     p.add_argument("--config", help="a YAML file of config keys (e.g. a run's config.yaml)")
     p.add_argument("--run-dir", help="the run folder (default runs/PRESET)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its snapshot.pt")
@@ -170,7 +190,8 @@ def _train_parser(sub) -> None:
                                                           "then stop (no data, no training)")
     p.add_argument("--json", action="store_true", help="with --dry-run: print one JSON object")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
-                   help="set any config key, e.g. --set tau=2e-3 --set net.ch_mult=1,2,2 (repeatable)")
+                   help="set any config key, e.g. --set tau=2e-3 --set net.ch_mult=1,2,2 --set sjko.h=0.05 "
+                        "(repeatable)")
     for name in TRAIN_FLAGS:
         kind = type(getattr(d, name))
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None, metavar=name.upper(),
@@ -183,9 +204,13 @@ def _train_parser(sub) -> None:
 def _run_train(args: argparse.Namespace) -> int:
     from .train import parameter_counts, train
 
-    cfg = image_config(args.preset, args.config, args.run_dir, args.resume, args.settings,
+    cfg = image_config(args.preset, args.config, args.run_dir, args.resume, args.settings, model=args.model,
                        **{name: getattr(args, name) for name in TRAIN_FLAGS})
-    run_dir = args.run_dir or os.path.join("runs", cfg.preset)
+    if cfg.model == "sjko" and args.epochs is not None:
+        raise ValueError(f"S-JKO's length is set by its phases (sjko.phases={cfg.sjko.phases}, "
+                         f"{cfg.sjko.total_steps} iterations), not by --epochs: change --set sjko.phases=N, or stop "
+                         f"early with --max-steps")
+    run_dir = args.run_dir or os.path.join("runs", cfg.preset if cfg.model == "uotm" else f"{cfg.model}-{cfg.preset}")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if cfg.batch_size % world:
         raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {world} processes")
@@ -193,6 +218,14 @@ def _run_train(args: argparse.Namespace) -> int:
         counts = parameter_counts(cfg)
         report = {"config": cfg.to_dict(), "parameters": counts, "run_dir": run_dir, "world_size": world,
                   "batch_per_process": cfg.batch_size // world}
+        if cfg.model == "sjko":
+            sc = cfg.sjko
+            report["sjko_schedule"] = {
+                "phases": sc.phases, "first_phase_steps": sc.first_phase_steps, "phase_steps": sc.phase_steps,
+                "total_steps": sc.total_steps, "steps_run": cfg.total_steps,
+                "euclidean_h": float(f"{sc.h * (cfg.channels * cfg.image_size**2 if sc.cost_scale == 'per_coordinate' else 1):.6g}"),
+                "cosine": f"{cfg.lr_map:g}/{cfg.lr_potential:g} -> {cfg.lr_floor:g} over {sc.total_steps} iterations",
+            }
         if args.json:
             print(json.dumps(report))
         else:
@@ -201,6 +234,11 @@ def _run_train(args: argparse.Namespace) -> int:
             print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
             print(f"parameters: transport_map {counts['transport_map']:,}, potential {counts['potential']:,}")
             print(f"run folder: {run_dir}; {world} process(es) of {cfg.batch_size // world} images each")
+            if cfg.model == "sjko":
+                sch = report["sjko_schedule"]
+                print(f"S-JKO: {sch['phases']} phases ({sch['first_phase_steps']} iterations, then "
+                      f"{sch['phase_steps']} each): {sch['total_steps']} iterations; runs {sch['steps_run']}; "
+                      f"Euclidean step h = {sch['euclidean_h']:g}; cosine {sch['cosine']}")
         return 0
     state = train(cfg, run_dir, resume=args.resume, device=args.device, progress=not args.quiet)
     if state.rank == 0:
@@ -210,7 +248,8 @@ def _run_train(args: argparse.Namespace) -> int:
 
 def _sample_parser(sub) -> None:
     p = sub.add_parser("sample", help="sample a trained run's EMA map into an .npz of uint8 images",
-                       description="Write N samples of the EMA transport map of a run as arr_0 (N, H, W, C) uint8.")
+                       description="Write N samples of the EMA transport map of a run (UOTM or S-JKO: one forward "
+                                   "of the map) as arr_0 (N, H, W, C) uint8.")
     p.add_argument("--run", required=True, help="the run folder (holds snapshot.pt)")
     p.add_argument("-n", type=int, default=50000, help="number of samples (default 50000)")
     p.add_argument("--out", required=True, help="the .npz file to write")
@@ -277,7 +316,7 @@ def _run_fid(args: argparse.Namespace) -> int:
 
 
 def _bench_parser(sub) -> None:
-    from .presets import PRESET_NAMES
+    from .presets import MODELS, PRESET_NAMES
 
     p = sub.add_parser("bench", help="time the trainer's iteration (train_step) on random data",
                        description="Time the very function the trainer calls for one iteration (potential step with "
@@ -285,6 +324,8 @@ def _bench_parser(sub) -> None:
                                    "ms per iteration, peak memory, GFLOP per image-iteration (counted with "
                                    "FlopCounterMode) and the share of the device's peak.")
     p.add_argument("--preset", required=True, choices=PRESET_NAMES, help="the networks and the image shape")
+    p.add_argument("--model", choices=MODELS, default="uotm",
+                   help="uotm (default) or sjko: the S-JKO iteration of a phase >= 1 (two map forwards)")
     p.add_argument("--batch", type=int, help="images per iteration (default: the preset's batch_size)")
     p.add_argument("--steps", type=int, default=20, help="timed iterations (default 20)")
     p.add_argument("--warmup", type=int, default=5, help="untimed iterations first (default 5)")
@@ -314,7 +355,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise ValueError(f"--threads must be positive, got {args.threads}")
         torch.set_num_threads(args.threads)
-    cfg = image_config(args.preset, settings=args.settings, precision=args.precision)
+    cfg = image_config(args.preset, settings=args.settings, model=args.model, precision=args.precision)
     report = run_bench(cfg, batch=args.batch, steps=args.steps, warmup=args.warmup, device=args.device,
                        channels_last=args.channels_last, compile_nets=parse_compile(args.compile),
                        r1_every=args.r1_every, flops=args.flops)

@@ -14,6 +14,24 @@ latents :math:`z\sim N(0,I_{z\_dim})` for each step, and real images :math:`y`. 
 moves towards them. Both learning rates follow a cosine from their initial value to ``lr_floor`` over
 ``schedule_epochs`` epochs, stepped once per epoch.
 
+**S-JKO** (``cfg.model == "sjko"``, SPEC §4) runs through the same state, loop, snapshots and processes. Phase
+:math:`k` is one JKO step; an iteration is a potential step then a map step on
+
+.. math::
+
+    L_v = \mathbb E_y\,\Psi^*\big(-v(y+\sigma_k\varepsilon)\big) + \mathbb E_{x,z}\,v(T(x,z))
+          + \tfrac{\gamma}{2}\,\mathbb E\lVert\nabla v(y+\sigma_k\varepsilon)\rVert^2,
+    \qquad
+    L_T = \mathbb E_{x',z',z''}\big[c_h(T_{old}(x',z''),T(x',z')) - v(T(x',z'))\big]
+
+(:func:`uotm.sjko.potential_loss`, :func:`uotm.sjko.map_loss`; the ``jsd`` variant as there), with
+:math:`\sigma_k=` ``noise_scale/(k+1)``, independent latents for the map and the frozen ``old_map``, and
+:math:`T_{old}(x,\cdot)=x` in phase 0. When the iteration that starts phase :math:`k\ge1` begins, the map's
+current weights are copied into ``state.old_map`` (on every process; it gets no gradient); the map, the potential,
+both Adam states, the EMA and the schedule simply go on. The cosine runs once over all phases, stepped every
+iteration, to ``lr_floor``. The snapshot holds ``old_map`` and the phase, so a resumed run repeats an
+uninterrupted one across phase boundaries too. Sampling is one forward of the EMA map, as for UOTM.
+
 :func:`train` runs the loop: one process, or several under torchrun (``uotm.dist``); the global batch is
 ``cfg.batch_size`` whatever their number. A run folder holds ``config.yaml``, ``metrics.jsonl`` (one JSON line
 every ``log_every`` iterations: means since the last line), ``samples-<step>.png`` (the EMA map on fixed
@@ -42,6 +60,7 @@ from torch import nn
 
 from . import dist as udist
 from .data.images import BatchOrder, ImageDataset, TensorImages, batches, make_dataset
+from . import sjko as sj
 from .losses import map_loss, potential_loss, quadratic_cost, r1_penalty
 from .presets import ImageConfig
 from .sample import autocast, default_networks, save_grid, source_batch
@@ -80,6 +99,10 @@ class TrainState:
     r1_every: int = 1  # lazy R1: the penalty, times r1_every, on iterations whose step is a multiple of it
     compiled: dict = field(default_factory=dict, repr=False)  # torch.compile'd callables by role; empty: eager
     _lists: dict = field(default_factory=dict, repr=False)
+    # S-JKO only: the frozen map of the previous phase (unused in phase 0, where T_old is the identity) and the
+    # phase of the last iteration begun
+    old_map: nn.Module | None = None
+    phase: int = 0
 
 
 COMPILABLE = ("map", "potential")
@@ -102,6 +125,10 @@ def make_state(cfg: ImageConfig, transport_map: nn.Module, potential: nn.Module,
       (``create_graph=True``), and AOTAutograd's compiled backward does not support double backward
       ("torch.compile with aot_autograd does not currently support double backward", PyTorch 2.14). Its calls on
       transported images (both steps) are compiled.
+
+    For S-JKO (``cfg.model == "sjko"``), ``state.old_map`` is a frozen copy of the map (eval mode, no gradients,
+    not wrapped in DDP) that :func:`train_step` overwrites when a phase begins, and the cosine schedulers span
+    ``cfg.sjko.total_steps`` iterations (the caller steps them every iteration, as :func:`train` does).
 
     An option that changes the algorithm, off by default:
 
@@ -127,8 +154,9 @@ def make_state(cfg: ImageConfig, transport_map: nn.Module, potential: nn.Module,
     opt_map = torch.optim.Adam(transport_map.parameters(), lr=cfg.lr_map, betas=tuple(cfg.betas), **kw)
     opt_pot = torch.optim.Adam(potential.parameters(), lr=cfg.lr_potential, betas=tuple(cfg.betas), **kw)
     cosine = torch.optim.lr_scheduler.CosineAnnealingLR
-    sched_map = cosine(opt_map, T_max=cfg.schedule_epochs, eta_min=cfg.lr_floor)
-    sched_pot = cosine(opt_pot, T_max=cfg.schedule_epochs, eta_min=cfg.lr_floor)
+    t_max = cfg.sjko.total_steps if cfg.model == "sjko" else cfg.schedule_epochs
+    sched_map = cosine(opt_map, T_max=t_max, eta_min=cfg.lr_floor)
+    sched_pot = cosine(opt_pot, T_max=t_max, eta_min=cfg.lr_floor)
     noise = torch.Generator(device=device).manual_seed(cfg.seed)
     rank, world = (info.rank, info.world_size) if info is not None else (0, 1)
     map_ddp = udist.wrap(transport_map, info) if info is not None else transport_map
@@ -140,8 +168,10 @@ def make_state(cfg: ImageConfig, transport_map: nn.Module, potential: nn.Module,
     if "potential" in compile_nets:
         compiled["potential_ddp"] = torch.compile(pot_ddp)
         compiled["potential"] = compiled["potential_ddp"] if pot_ddp is potential else torch.compile(potential)
+    old_map = copy.deepcopy(transport_map).eval().requires_grad_(False) if cfg.model == "sjko" else None
     state = TrainState(cfg, transport_map, potential, ema, opt_map, opt_pot, sched_map, sched_pot, noise, device,
-                       map_ddp, pot_ddp, rank, world, channels_last, r1_every=r1_every, compiled=compiled)
+                       map_ddp, pot_ddp, rank, world, channels_last, r1_every=r1_every, compiled=compiled,
+                       old_map=old_map)
     state._lists = {
         "map": list(transport_map.parameters()), "potential": list(potential.parameters()),
         "ema": list(ema.parameters()), "map_buffers": list(transport_map.buffers()),
@@ -158,6 +188,23 @@ def _draw(state: TrainState, b: int) -> tuple[Tensor, Tensor]:
     if state.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     return x, z
+
+
+def _draw_like(state: TrainState, shape: tuple[int, ...]) -> Tensor:
+    """This process's slice of a global N(0, I) draw whose first dimension is ``shape[0] * world_size``."""
+    b = shape[0]
+    t = torch.randn(b * state.world_size, *shape[1:], generator=state.noise, device=state.device)
+    return t[state.rank * b:(state.rank + 1) * b] if state.world_size > 1 else t
+
+
+@torch.no_grad()
+def enter_phase(state: TrainState) -> None:
+    """S-JKO: if the iteration about to run (``state.step`` done) belongs to a later phase than ``state.phase``,
+    freeze the map's current weights into ``state.old_map`` and move to that phase. :func:`train_step` calls it."""
+    phase = state.cfg.sjko.phase_of(state.step)
+    if phase != state.phase:
+        state.old_map.load_state_dict(state.transport_map.state_dict())
+        state.phase = phase
 
 
 @torch.no_grad()
@@ -177,7 +224,10 @@ def train_step(state: TrainState, y: Tensor) -> dict[str, Tensor]:
     ``v_real`` and ``v_fake`` (mean potential on real and transported images).
 
     The networks run under bf16 autocast on CUDA (``cfg.precision == "bf16"``); the cost, the Ψ* terms and R1's
-    reductions are computed in fp32. The caller advances ``state.step`` (lazy R1 reads it)."""
+    reductions are computed in fp32. The caller advances ``state.step`` (lazy R1 reads it; S-JKO's phase follows
+    it). With ``cfg.model == "sjko"`` the iteration is :func:`sjko_step`'s."""
+    if state.cfg.model == "sjko":
+        return sjko_step(state, y)
     cfg = state.cfg
     b = y.shape[0]
     amp = autocast(cfg, state.device)
@@ -223,6 +273,70 @@ def train_step(state: TrainState, y: Tensor) -> dict[str, Tensor]:
             "v_real": v_real.detach().mean(), "v_fake": v_fake.detach().mean()}
 
 
+def sjko_step(state: TrainState, y: Tensor) -> dict[str, Tensor]:
+    r"""One S-JKO iteration of phase ``cfg.sjko.phase_of(state.step)`` (entered first, see :func:`enter_phase`):
+    noise :math:`\sigma_k` on the real batch, a potential step on :func:`uotm.sjko.potential_loss` plus R1 (on the
+    noisy images), then a map step on :func:`uotm.sjko.map_loss` against ``old_map`` (the identity in phase 0) on
+    independent latents, then the EMA. Returns the keys of :func:`train_step`; ``cost`` is the mean
+    :math:`c_h(T_{old},T)` of the map step."""
+    cfg, sc = state.cfg, state.cfg.sjko
+    enter_phase(state)
+    b = y.shape[0]
+    amp = autocast(cfg, state.device)
+    fast = state.compiled
+    if state.channels_last:
+        y = y.contiguous(memory_format=torch.channels_last)
+
+    # potential step: T(x, z) is a constant here; the data get sigma_k noise
+    x, z = _draw(state, b)
+    with torch.no_grad(), amp:
+        t_x = fast.get("map", state.transport_map)(x, z)
+    sigma = sj.data_noise(state.phase, sc.noise_scale) if sc.noise_scale > 0 else 0.0
+    y = y.detach()
+    if sigma > 0:
+        y = y + sigma * _draw_like(state, tuple(y.shape))
+        if state.channels_last:
+            y = y.contiguous(memory_format=torch.channels_last)
+    r1_on = cfg.r1_gamma > 0 and state.step % state.r1_every == 0
+    y = y.requires_grad_(r1_on)
+    potential = fast.get("potential_ddp", state.potential_ddp)
+    with amp:
+        v_real = (state.potential_ddp if r1_on else potential)(y)  # R1's double backward: eager
+        v_fake = potential(t_x)
+    v_real, v_fake = v_real.float(), v_fake.float()
+    loss_v = sj.potential_loss(v_real, v_fake, sc.loss)
+    if r1_on:
+        r1 = r1_penalty(v_real, y, cfg.r1_gamma * state.r1_every)
+    else:
+        r1 = torch.zeros((), device=state.device)
+    state.opt_potential.zero_grad(set_to_none=True)
+    (loss_v + r1).backward(inputs=state._lists["potential"])
+    state.opt_potential.step()
+
+    # map step: fresh x, z for the map and z' for the old map; the potential's weights get no gradient
+    x, z = _draw(state, b)
+    z_old = _draw_like(state, (b, cfg.net.z_dim))
+    if state.phase == 0:
+        t_old = x  # T_old is the identity in phase 0
+    else:
+        with torch.no_grad(), amp:
+            t_old = state.old_map(x, z_old)
+    with amp:
+        t_x = fast.get("map_ddp", state.map_ddp)(x, z)
+        v_t = fast.get("potential", state.potential)(t_x)
+    t_x, t_old = t_x.float(), t_old.float()
+    loss_t = sj.map_loss(v_t.float(), t_old, t_x, sc.h, sc.cost_scale, sc.loss)
+    state.opt_map.zero_grad(set_to_none=True)
+    loss_t.backward(inputs=state._lists["map"])
+    state.opt_map.step()
+    update_ema(state)
+
+    with torch.no_grad():
+        cost = sj.jko_cost(t_old, t_x.detach(), sc.h, sc.cost_scale).mean()
+    return {"potential_loss": loss_v.detach(), "r1": r1.detach(), "map_loss": loss_t.detach(), "cost": cost,
+            "v_real": v_real.detach().mean(), "v_fake": v_fake.detach().mean()}
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # snapshots
 
@@ -230,7 +344,11 @@ def train_step(state: TrainState, y: Tensor) -> dict[str, Tensor]:
 def snapshot_dict(state: TrainState) -> dict:
     """Everything :func:`load_snapshot` needs to continue exactly where ``state`` is."""
     cuda = state.device.type == "cuda"
+    extra = {}
+    if state.old_map is not None:  # S-JKO: the frozen map of the current phase, and that phase
+        extra = {"old_map": state.old_map.state_dict(), "phase": state.phase}
     return {
+        **extra,
         "transport_map": state.transport_map.state_dict(), "potential": state.potential.state_dict(),
         "ema": state.ema.state_dict(),
         "opt_map": state.opt_map.state_dict(), "opt_potential": state.opt_potential.state_dict(),
@@ -254,6 +372,11 @@ def load_snapshot(state: TrainState, snap: dict) -> None:
     state.sched_map.load_state_dict(snap["sched_map"])
     state.sched_potential.load_state_dict(snap["sched_potential"])
     state.step, state.epoch, state.batch = snap["step"], snap["epoch"], snap["batch"]
+    if state.old_map is not None:
+        if "old_map" not in snap:
+            raise ValueError("the snapshot holds no old_map: it is not an S-JKO run's")
+        state.old_map.load_state_dict(snap["old_map"])
+        state.phase = snap["phase"]
     torch.set_rng_state(snap["rng"]["torch"])
     if state.device.type == "cuda" and snap["rng"]["cuda"] is not None:
         torch.cuda.set_rng_state(snap["rng"]["cuda"], state.device)
@@ -283,7 +406,7 @@ def load_config(path: str | Path) -> ImageConfig:
     the file's ``preset``."""
     import yaml
 
-    from .presets import PRESETS
+    from .presets import MODELS, PRESETS, preset_defaults
 
     path = Path(path)
     if not path.is_file():
@@ -294,8 +417,12 @@ def load_config(path: str | Path) -> ImageConfig:
     name = values.get("preset", "cifar10")
     if name not in PRESETS:
         raise ValueError(f"{str(path)!r} names an unknown preset {name!r}")
-    base = PRESETS[name].to_dict()
-    base["net"].update(values.pop("net", None) or {})
+    model = values.get("model", "uotm")
+    if model not in MODELS:
+        raise ValueError(f"{str(path)!r} names an unknown model {model!r}: choose one of {', '.join(MODELS)}")
+    base = preset_defaults(name, model).to_dict()
+    for block in ("net", "sjko"):
+        base[block].update(values.pop(block, None) or {})
     base.update(values)
     return ImageConfig.from_dict(base).validate()
 
@@ -346,13 +473,15 @@ def _truncate_metrics(path: Path, step: int) -> None:
 def train(cfg: ImageConfig, run_dir: str | Path, *, resume: bool = False, build: Callable | None = None,
           dataset: ImageDataset | None = None, device=None, progress: bool = True,
           compile_nets: Sequence[str] = ()) -> TrainState:
-    """Train UOTM with ``cfg``, writing into ``run_dir``; return the final :class:`TrainState`.
+    """Train UOTM or S-JKO (``cfg.model``) with ``cfg``, writing into ``run_dir``; return the final
+    :class:`TrainState`.
 
     Args:
         cfg: the configuration (a preset, possibly changed).
         run_dir: the run folder; a new run refuses a folder that already holds one.
         resume: continue the run in ``run_dir`` from its ``snapshot.pt`` (its config must match ``cfg`` except
-            for :data:`RESUMABLE_CHANGES`; ``max_steps`` and ``epochs`` count from the run's start).
+            for :data:`RESUMABLE_CHANGES`; ``max_steps`` and ``epochs`` count from the run's start). S-JKO runs
+            ``cfg.sjko.total_steps`` iterations (fewer with ``max_steps``), whatever ``epochs`` says.
         build: ``build(cfg) -> (transport_map, potential)``; default :func:`uotm.nets.build_networks`.
         dataset: the training images; default ``make_dataset(cfg)``.
         device: default ``cuda:LOCAL_RANK`` if CUDA is available, else the CPU.
@@ -416,7 +545,8 @@ def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progr
         _truncate_metrics(metrics_path, state.step)
     log_file = open(metrics_path, "a", buffering=1) if main else None
 
-    total = cfg.epochs * order.batches_per_epoch
+    sjko = cfg.model == "sjko"
+    total = cfg.sjko.total_steps if sjko else cfg.epochs * order.batches_per_epoch
     if cfg.max_steps:
         total = min(total, cfg.max_steps)
     n_grid = 64 if cfg.image_size <= 64 else 16
@@ -444,6 +574,8 @@ def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progr
                **dict(zip(LOSS_KEYS, means)),
                "lr_map": state.opt_map.param_groups[0]["lr"], "lr_potential": state.opt_potential.param_groups[0]["lr"],
                "sec_per_iter": (now - last["time"]) / max(n, 1), "seconds": now - start_time}
+        if sjko:
+            row["phase"] = state.phase
         acc.zero_()
         last["step"], last["time"] = state.step, now
         if main:
@@ -452,7 +584,7 @@ def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progr
                             cost=f"{row['cost']:.3g}")
 
     bar = tqdm(total=total, initial=state.step, disable=not (progress and main), unit="it", dynamic_ncols=True,
-               desc=f"UOTM {cfg.preset}")
+               desc=f"{'S-JKO' if sjko else 'UOTM'} {cfg.preset}")
     try:
         while state.step < total:
             for y in batches(dataset, order, state.epoch, state.batch, device, cfg.num_workers):
@@ -463,9 +595,13 @@ def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progr
                 first_bad.copy_(torch.where(bad & (first_bad == never), state.step + 1, first_bad))
                 state.step += 1
                 state.batch += 1
-                if state.batch == order.batches_per_epoch:  # the end of an epoch: the cosine schedule moves on
+                if sjko:  # S-JKO: one cosine over all phases, stepped every iteration
                     state.sched_map.step()
                     state.sched_potential.step()
+                if state.batch == order.batches_per_epoch:  # the end of an epoch: UOTM's cosine moves on
+                    if not sjko:
+                        state.sched_map.step()
+                        state.sched_potential.step()
                     state.epoch, state.batch = state.epoch + 1, 0
                 bar.update(1)
                 done = state.step >= total
