@@ -337,6 +337,8 @@ def test_dry_run_json_for_sjko(capsys):
     assert "unknown config key 'sjko.hh'" in capsys.readouterr().err
     assert main(["train", "--preset", "digits", "--model", "sjko", "--dry-run", "--set", "sjko.h=-1"]) == 2
     assert "sjko.h" in capsys.readouterr().err
+    assert main(["train", "--preset", "digits", "--dry-run", "--set", "model=sjko"]) == 2
+    assert "--model" in capsys.readouterr().err
 
 
 SMALL_NETS = ["--set", "net.base_channels=8", "--set", "net.potential_channels=8", "--set", "net.z_emb_dim=16",

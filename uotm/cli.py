@@ -164,6 +164,9 @@ def image_config(preset_name: str | None = None, config: str | None = None, run_
         raise ValueError(f"unknown config keys {unknown} in {source!r}")
     base.update(values)
     base["preset"], base["model"] = name, model
+    if any(item.partition("=")[0].strip() == "model" for item in settings):
+        raise ValueError("choose the model with --model (it picks the preset's defaults for that model), not --set "
+                         "model=...")
     apply_settings(base, list(settings))
     for key, value in fields_.items():
         if value is not None:

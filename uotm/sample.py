@@ -3,6 +3,10 @@ r"""Sampling a trained map: :math:`y = T(x, z)` with :math:`x\sim N(0,I)` of the
 
 ``sample(run_dir, n)`` returns ``uint8`` images (n, H, W, C); ``python -m uotm sample --run DIR -n 50000 --out
 samples.npz`` writes them as ``arr_0`` of an ``.npz`` (the layout the usual FID tools read).
+
+The same holds for an S-JKO run (``model: sjko`` in its config): its one generator maps the source straight to the
+last phase's law, so a sample is one forward of its EMA map whatever the number of phases (the old map of the
+snapshot is the previous phase's, for resuming only).
 """
 
 from __future__ import annotations
@@ -88,7 +92,7 @@ def load_run(run_dir: str | Path, device="cpu", build: Callable | None = None, w
 
 def sample(run_dir: str | Path, n: int, batch_size: int = 256, seed: int = 0, device=None,
            build: Callable | None = None, progress: bool = False) -> np.ndarray:
-    """``n`` samples of the EMA map of the run in ``run_dir``: ``uint8`` array (n, H, W, C)."""
+    """``n`` samples of the EMA map of the run in ``run_dir`` (UOTM or S-JKO): ``uint8`` array (n, H, W, C)."""
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     cfg, tmap = load_run(run_dir, device, build)

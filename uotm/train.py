@@ -127,8 +127,9 @@ def make_state(cfg: ImageConfig, transport_map: nn.Module, potential: nn.Module,
       transported images (both steps) are compiled.
 
     For S-JKO (``cfg.model == "sjko"``), ``state.old_map`` is a frozen copy of the map (eval mode, no gradients,
-    not wrapped in DDP) that :func:`train_step` overwrites when a phase begins, and the cosine schedulers span
-    ``cfg.sjko.total_steps`` iterations (the caller steps them every iteration, as :func:`train` does).
+    not wrapped in DDP, run eagerly even with ``compile_nets``) that :func:`train_step` overwrites when a phase
+    begins, and the cosine schedulers span ``cfg.sjko.total_steps`` iterations (the caller steps them every
+    iteration, as :func:`train` does).
 
     An option that changes the algorithm, off by default:
 
@@ -581,7 +582,7 @@ def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progr
         if main:
             log_file.write(json.dumps(row) + "\n")
             bar.set_postfix(loss_v=f"{row['potential_loss']:.3g}", loss_T=f"{row['map_loss']:.3g}",
-                            cost=f"{row['cost']:.3g}")
+                            cost=f"{row['cost']:.3g}", **({"phase": state.phase} if sjko else {}))
 
     bar = tqdm(total=total, initial=state.step, disable=not (progress and main), unit="it", dynamic_ncols=True,
                desc=f"{'S-JKO' if sjko else 'UOTM'} {cfg.preset}")
