@@ -152,3 +152,472 @@ def gaussian_jko_iterates(m0, s0, b, sigma, h: float, num_steps: int) -> tuple[n
         means.append(m)
         covs.append(u @ np.diag(s) @ u.T)
     return np.stack(means), np.stack(covs)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The toy trainer: S-JKO (one generator from the source) and the naive O(K^2) scheme (one map per phase).
+# ---------------------------------------------------------------------------------------------------------------
+
+r"""Toy S-JKO trainer (the authors' ``train.py`` on 2-D data, SPEC §4), and the naive baseline it replaces.
+
+``scheme="sjko"`` is the authors' scheme: **one** generator :math:`T_\theta(x,z)` maps the source
+:math:`\mu_0=N(0,I_d)` straight to :math:`\mu_{k+1}`. At the start of phase :math:`k\ge1` a frozen copy of it
+becomes :math:`T_{old}` (phase 0: the identity); the generator, the potential and both Adam states continue across
+phases. An iteration costs three generator forwards (the potential step's, the frozen copy's and the map step's;
+two in phase 0, where :math:`T_{old}` is the identity) whatever :math:`k` is.
+
+``scheme="naive"`` is the JKO-ICNN-style baseline: one map per phase, :math:`T_k:\mu_k\to\mu_{k+1}`, and a batch of
+:math:`\mu_k` is made by pushing source points through the :math:`k` earlier (frozen) maps; the map is trained with
+the cost :math:`c_h(x_k,T_k(x_k,z))`. Choices of this baseline (documented, not the JKO-ICNN code's): map :math:`k`
+starts from map :math:`k-1`'s weights with a fresh Adam state; the potential and its Adam state continue across
+phases (as in S-JKO); the two source batches of an iteration (one for each step) are pushed together, one forward
+per earlier map. An iteration at phase :math:`k` costs :math:`k+2` forwards; drawing :math:`\mu_K` costs :math:`K`.
+
+Both schemes draw their random numbers in the same order, so at phase 0 (where they are the same algorithm) they
+give the same result bit for bit. Every draw comes from one seeded :class:`torch.Generator`.
+"""
+
+import copy  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import time  # noqa: E402
+from dataclasses import asdict, dataclass, field, fields, replace  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from torch import nn  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+from .data.toy import FLEXIBLE_DIM, TOY_NAMES, make_distribution  # noqa: E402
+from .nets.toy import ResidualMLP, ToyMap, ToyPotential, _head  # noqa: E402
+
+SCHEMES = ("sjko", "naive")
+NORMAL_TARGET = "normal"  # a Gaussian target given by target_mean and target_cov
+
+
+@dataclass
+class SJKOToyConfig:
+    """Everything a toy S-JKO run needs. Defaults are the authors' toy settings (their README), except the cost
+    convention: ``cost_scale="euclidean"`` here, while their code averages over coordinates (``per_coordinate``,
+    used by the presets in :data:`TOY_PRESETS` that copy their runs)."""
+
+    target: str = "25gaussian"  # a name of uotm.data.toy, npy:PATH, or "normal" (target_mean, target_cov)
+    target_mean: list | None = None  # for target="normal"
+    target_cov: list | None = None  # for target="normal"
+    dim: int | None = None  # only for targets without a dimension of their own (noise, p, q, outlier)
+    scheme: str = "sjko"  # "sjko" (one generator, O(K)) or "naive" (one map per phase, O(K^2))
+    loss: str = "kl"  # kl | chi | softplus | jsd
+    h: float = 1.0  # JKO step size
+    cost_scale: str = "euclidean"  # "euclidean": |x-y|^2/(2h); "per_coordinate": |x-y|^2/(2hd) (authors' code)
+    phases: int = 10  # K, the number of JKO steps
+    iterations: int = 5000  # iterations per phase
+    first_iterations: int | None = None  # iterations of phase 0 (the authors' init_num_iterations); None = iterations
+    batch_size: int = 400
+    lr_map: float = 1e-4
+    lr_potential: float = 2e-5
+    beta1: float = 0.5
+    beta2: float = 0.9
+    r1_gamma: float = 0.0  # R1 weight on the data: gamma/2 E|grad v(y)|^2; 0 = off
+    data_noise: bool = True  # add N(0, sigma_k^2) to the data in phase k, sigma_k = 1/(32(k+1))
+    ignore_z: bool = False  # a deterministic map (it ignores its latent), for the Gaussian check
+    z_dim: int = 2
+    hidden: int = 128
+    seed: int = 0
+    eval_samples: int = 10000  # points of each mu_k for its mean and covariance (same source points every phase)
+    keep_points: int = 500  # points of each mu_k kept for plots
+    sample_repeats: int = 5  # repeats when timing one batch of mu_k (the median is kept)
+    log_every: int = 100  # iterations between two lines of metrics.jsonl
+
+    def validate(self) -> "ToyTarget":
+        """Check every field; return the resolved target. Raises ValueError with the reason."""
+        for name in ("phases", "iterations", "batch_size", "z_dim", "hidden", "eval_samples", "sample_repeats",
+                     "log_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.first_iterations is not None and (not isinstance(self.first_iterations, int) or isinstance(
+                self.first_iterations, bool) or self.first_iterations < 1):
+            raise ValueError(f"first_iterations must be a positive integer or None, got {self.first_iterations!r}")
+        if not isinstance(self.keep_points, int) or isinstance(self.keep_points, bool) or self.keep_points < 0:
+            raise ValueError(f"keep_points must be a non-negative integer, got {self.keep_points!r}")
+        if self.keep_points > self.eval_samples:
+            raise ValueError(f"keep_points ({self.keep_points}) cannot exceed eval_samples ({self.eval_samples})")
+        for name in ("h", "lr_map", "lr_potential"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
+                    or value <= 0:
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        for name in ("beta1", "beta2"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
+                raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+        if not isinstance(self.r1_gamma, (int, float)) or isinstance(self.r1_gamma, bool) \
+                or not math.isfinite(self.r1_gamma) or self.r1_gamma < 0:
+            raise ValueError(f"r1_gamma must be a non-negative finite number (0 = off), got {self.r1_gamma!r}")
+        for name in ("data_noise", "ignore_z"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {SCHEMES}, got {self.scheme!r}")
+        if self.cost_scale not in COST_SCALES:
+            raise ValueError(f"cost_scale must be one of {COST_SCALES}, got {self.cost_scale!r}")
+        check_loss_name(self.loss)
+        return _resolve_target(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "SJKOToyConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown S-JKO toy config keys {unknown}; valid keys are {sorted(known)}")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ToyTarget:
+    """The data law of a run: a toy distribution, or a Gaussian ``N(mean, cov)`` (``dist`` None)."""
+
+    name: str
+    dim: int
+    dist: object | None = None  # a uotm.data.toy.ToyDistribution
+    mean: np.ndarray | None = None
+    cov: np.ndarray | None = None
+
+    def sample(self, n: int, g: torch.Generator) -> Tensor:
+        """``n`` points, float32, shape (n, dim)."""
+        if self.dist is None:
+            chol = torch.as_tensor(np.linalg.cholesky(self.cov))
+            eps = torch.randn(n, self.dim, generator=g, dtype=torch.float64)
+            return (torch.as_tensor(self.mean) + eps @ chol.T).to(torch.float32)
+        if self.dist.fixed_points is not None:  # a point cloud: draw rows with replacement
+            pts = torch.as_tensor(self.dist.fixed_points, dtype=torch.float32)
+            return pts[torch.randint(len(pts), (n,), generator=g)]
+        return self.dist.sample(n, g)
+
+
+def _resolve_target(cfg: SJKOToyConfig) -> ToyTarget:
+    if not isinstance(cfg.target, str) or not cfg.target:
+        raise ValueError(f"target must be a non-empty string, got {cfg.target!r}")
+    if cfg.target != NORMAL_TARGET:
+        if cfg.target_mean is not None or cfg.target_cov is not None:
+            raise ValueError(f"target_mean and target_cov are for target={NORMAL_TARGET!r}, not {cfg.target!r}")
+        if cfg.target == "noise":
+            raise ValueError("the target cannot be 'noise': the source is already N(0, I)")
+        if not (cfg.target in TOY_NAMES or cfg.target.startswith("npy:")):
+            raise ValueError(f"unknown target {cfg.target!r}: choose one of {', '.join(TOY_NAMES[1:])}, "
+                             f"npy:PATH, or {NORMAL_TARGET!r} with target_mean and target_cov")
+        dim = cfg.dim if cfg.target in FLEXIBLE_DIM else (None if cfg.dim is None else cfg.dim)
+        dist = make_distribution(cfg.target, dim)
+        return ToyTarget(cfg.target, dist.dim, dist=dist)
+    if cfg.target_mean is None or cfg.target_cov is None:
+        raise ValueError(f"target={NORMAL_TARGET!r} needs target_mean (d,) and target_cov (d, d)")
+    try:
+        mean = np.asarray(cfg.target_mean, dtype=np.float64)
+        cov = np.asarray(cfg.target_cov, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"target_mean and target_cov must be numbers, got {cfg.target_mean!r}, "
+                         f"{cfg.target_cov!r}") from None
+    if mean.ndim != 1 or mean.shape[0] < 1 or cov.shape != (mean.shape[0], mean.shape[0]):
+        raise ValueError(f"target_mean must have shape (d,) and target_cov (d, d); got {mean.shape} and {cov.shape}")
+    if cfg.dim is not None and cfg.dim != mean.shape[0]:
+        raise ValueError(f"dim={cfg.dim} disagrees with the {mean.shape[0]}-dimensional target_mean")
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(cov))):
+        raise ValueError("target_mean and target_cov must be finite")
+    if not np.allclose(cov, cov.T, atol=1e-12):
+        raise ValueError(f"target_cov must be symmetric, got {cov.tolist()}")
+    if np.linalg.eigvalsh(cov).min() <= 0:
+        raise ValueError(f"target_cov must be positive definite, got {cov.tolist()}")
+    return ToyTarget(NORMAL_TARGET, mean.shape[0], mean=mean, cov=cov)
+
+
+#: The authors' toy runs (their README: 10 phases, h=1, 5 000 iterations per phase, batch 400, lr 1e-4 / 2e-5, no
+#: R1; their cost is averaged over coordinates, hence ``per_coordinate``), and the Gaussian check of SPEC §4
+#: (Euclidean h, no data noise, no R1, a map that ignores z) at the same budget.
+TOY_PRESETS: dict[str, SJKOToyConfig] = {
+    "25gaussian": SJKOToyConfig(target="25gaussian", cost_scale="per_coordinate"),
+    "twocircles": SJKOToyConfig(target="twocircles", cost_scale="per_coordinate"),
+    "gaussian2d": SJKOToyConfig(target=NORMAL_TARGET, target_mean=[2.0, -1.0], target_cov=[[1.0, 0.6], [0.6, 0.8]],
+                                cost_scale="euclidean", data_noise=False, ignore_z=True),
+}
+
+
+class LatentFreeMap(nn.Module):
+    """A deterministic toy map :math:`T(x)`: the residual MLP and head of :class:`~uotm.nets.toy.ToyMap` without
+    the latent's embedding; it accepts and ignores ``z`` so that it can stand where a stochastic map does."""
+
+    def __init__(self, dim: int, hidden: int = 128, num_blocks: int = 3, z_dim: int = 2):
+        super().__init__()
+        self.z_dim = z_dim
+        self.body = ResidualMLP(dim, hidden, num_blocks)
+        self.head = _head(hidden, dim)
+
+    def forward(self, x: Tensor, z: Tensor | None = None) -> Tensor:
+        return self.head(self.body(x))
+
+
+class ForwardCounter:
+    """Counts the forward calls of every module it is attached to (a forward hook), while ``active``."""
+
+    def __init__(self):
+        self.count = 0
+        self.active = True
+
+    def attach(self, module: nn.Module) -> nn.Module:
+        module.register_forward_hook(self._hook)
+        return module
+
+    def _hook(self, module, inputs, output) -> None:
+        if self.active:
+            self.count += 1
+
+
+@dataclass
+class SJKOPhase:
+    """What one phase (one JKO step, :math:`\\mu_k\\to\\mu_{k+1}`) produced and cost."""
+
+    phase: int  # k, from 0; the phase's output is mu_{k+1}
+    train_seconds: float  # wall time of the phase's training iterations
+    iteration_seconds: float  # median wall time of one iteration in the phase
+    forwards_per_iteration: float  # generator forward calls per training iteration, counted by a hook
+    sample_seconds: float  # time to draw one batch (batch_size points) of mu_{k+1}, median of sample_repeats
+    mean: np.ndarray  # (d,) mean of mu_{k+1} over eval_samples points
+    cov: np.ndarray  # (d, d) covariance of the same points
+    points: np.ndarray  # (keep_points, d) of those points
+    potential_loss: float  # last iteration's losses
+    map_loss: float
+    cost: float  # last iteration's mean transport cost c_h
+
+
+@dataclass
+class SJKOToyRun:
+    """A trained toy S-JKO (or naive) model and its per-phase records."""
+
+    config: SJKOToyConfig
+    generator: nn.Module | None  # sjko: the final generator mu_0 -> mu_K; naive: None
+    maps: list  # naive: the K maps (map k: mu_k -> mu_{k+1}); sjko: empty
+    states: list  # sjko: the generator's state dict at the end of every phase; naive: empty
+    potential: ToyPotential
+    phases: list[SJKOPhase] = field(default_factory=list)
+    metrics: list[dict] = field(default_factory=list)
+    data: np.ndarray | None = None  # (keep_points, d) data points, for plots
+    seconds: float = 0.0
+    forwards: int = 0  # generator forward calls in all training iterations
+
+    @property
+    def means(self) -> np.ndarray:
+        """(K, d): the mean of mu_{k+1} after each phase k."""
+        return np.stack([p.mean for p in self.phases])
+
+    @property
+    def covs(self) -> np.ndarray:
+        """(K, d, d): the covariance of mu_{k+1} after each phase k."""
+        return np.stack([p.cov for p in self.phases])
+
+
+def _new_map(cfg: SJKOToyConfig, d: int) -> nn.Module:
+    if cfg.ignore_z:
+        return LatentFreeMap(d, cfg.hidden, z_dim=cfg.z_dim)
+    return ToyMap(d, cfg.hidden, z_dim=cfg.z_dim)
+
+
+def _frozen_copy(module: nn.Module, cfg: SJKOToyConfig, d: int) -> nn.Module:
+    twin = _new_map(cfg, d)
+    twin.load_state_dict(module.state_dict())
+    twin.requires_grad_(False)
+    return twin.eval()
+
+
+@torch.no_grad()
+def _draw(cfg: SJKOToyConfig, d: int, nets: list, n: int, g: torch.Generator) -> Tensor:
+    """``n`` points of the law the networks ``nets`` give, applied in turn to N(0, I) points (S-JKO: one network;
+    naive: the maps 0..k)."""
+    x = torch.randn(n, d, generator=g)
+    for net in nets:
+        x = net(x, torch.randn(n, cfg.z_dim, generator=g))
+    return x
+
+
+def _phase_nets(run: SJKOToyRun, phase: int) -> list:
+    cfg, d = run.config, run.potential.body.inp.in_features
+    if cfg.scheme == "naive":
+        return run.maps[: phase + 1]
+    net = _new_map(cfg, d)
+    net.load_state_dict(run.states[phase])
+    return [net.eval()]
+
+
+def sample(run: SJKOToyRun, n: int, phase: int | None = None, seed: int = 0) -> np.ndarray:
+    """``n`` points of :math:`\\mu_{k+1}`, the law after phase ``phase`` (default: the last phase, :math:`\\mu_K`),
+    as an (n, d) float32 array. S-JKO: one forward of that phase's generator; naive: ``phase + 1`` pushes."""
+    K = len(run.phases)
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if phase is None:
+        phase = K - 1
+    if not isinstance(phase, int) or isinstance(phase, bool) or not 0 <= phase < K:
+        raise ValueError(f"phase must be an integer in [0, {K - 1}] (phase k gives mu_(k+1)), got {phase!r}")
+    d = run.potential.body.inp.in_features
+    return _draw(run.config, d, _phase_nets(run, phase), n, torch.Generator().manual_seed(seed)).numpy()
+
+
+def _write_atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def save_sjko_config(config: SJKOToyConfig, path: str | Path) -> None:
+    import yaml
+
+    _write_atomic(Path(path), lambda p: p.write_text(yaml.safe_dump(asdict(config), sort_keys=False)))
+
+
+def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progress: bool = True) -> SJKOToyRun:
+    """Train ``cfg.phases`` JKO steps on a toy target with ``cfg.scheme``. With ``out_dir`` (an existing folder),
+    write ``config.yaml`` first, ``metrics.jsonl`` as training goes and ``phases.jsonl`` (one line per phase).
+    Returns the :class:`SJKOToyRun`."""
+    target = cfg.validate()
+    if out_dir is not None and not Path(out_dir).is_dir():
+        raise ValueError(f"out_dir {str(out_dir)!r} is not an existing folder")
+    cfg = replace(cfg, dim=target.dim)
+    d, B, naive = target.dim, cfg.batch_size, cfg.scheme == "naive"
+    out = Path(out_dir) if out_dir is not None else None
+
+    torch.manual_seed(cfg.seed)  # network initialisation
+    g = torch.Generator().manual_seed(cfg.seed)  # every training draw
+    counter = ForwardCounter()
+    gen = counter.attach(_new_map(cfg, d))  # sjko: the generator; naive: the map of the current phase
+    pot = ToyPotential(d, cfg.hidden)
+    betas = (cfg.beta1, cfg.beta2)
+    opt_pot = torch.optim.Adam(pot.parameters(), lr=cfg.lr_potential, betas=betas, foreach=True)
+    opt_map = torch.optim.Adam(gen.parameters(), lr=cfg.lr_map, betas=betas, foreach=True)
+    pot_params = list(pot.parameters())
+    frozen: list[nn.Module] = []  # naive: the maps of the earlier phases
+    old: nn.Module | None = None  # sjko: T_old (None = identity)
+    run = SJKOToyRun(cfg, None, [], [], pot)
+    run.data = target.sample(max(cfg.keep_points, 1), torch.Generator().manual_seed(cfg.seed + 2)).numpy()[
+        : cfg.keep_points]
+    r1 = cfg.r1_gamma > 0
+
+    log_file = phase_file = None
+    if out is not None:
+        save_sjko_config(cfg, out / "config.yaml")
+        log_file = open(out / "metrics.jsonl", "w", buffering=1)
+        phase_file = open(out / "phases.jsonl", "w", buffering=1)
+    start = time.perf_counter()
+    it = 0
+    first = cfg.iterations if cfg.first_iterations is None else cfg.first_iterations
+    bar = tqdm(total=first + (cfg.phases - 1) * cfg.iterations, desc=f"S-JKO toy ({cfg.scheme})", unit="it",
+               disable=not progress, leave=False)
+    try:
+        for k in range(cfg.phases):
+            if k >= 1:
+                if naive:  # freeze map k-1; map k starts from its weights, with a fresh Adam state
+                    frozen.append(counter.attach(_frozen_copy(gen, cfg, d)))
+                    opt_map = None
+                    fresh = counter.attach(_new_map(cfg, d))
+                    fresh.load_state_dict(gen.state_dict())
+                    gen = fresh
+                    opt_map = torch.optim.Adam(gen.parameters(), lr=cfg.lr_map, betas=betas, foreach=True)
+                else:  # a frozen copy of the generator becomes T_old; everything else continues
+                    old = counter.attach(_frozen_copy(gen, cfg, d))
+            map_params = list(gen.parameters())
+            sigma = data_noise(k) if cfg.data_noise else 0.0
+            counted_from = counter.count
+            n_it = first if k == 0 else cfg.iterations
+            it_times = []
+            phase_start = time.perf_counter()
+            for i in range(n_it):
+                t_it = time.perf_counter()
+                x = torch.randn(B, d, generator=g)  # source batch of the potential step
+                x2 = torch.randn(B, d, generator=g)  # source batch of the map step
+                if naive and frozen:  # a batch of mu_k for each step: both pushed through the k earlier maps
+                    with torch.no_grad():
+                        xx = torch.cat([x, x2])
+                        for net in frozen:
+                            xx = net(xx, torch.randn(2 * B, cfg.z_dim, generator=g))
+                    x, x2 = xx[:B], xx[B:]
+                # potential step
+                y = target.sample(B, g)
+                if sigma > 0:
+                    y = y + sigma * torch.randn(B, d, generator=g)
+                y.requires_grad_(r1)
+                z = torch.randn(B, cfg.z_dim, generator=g)
+                with torch.no_grad():
+                    fake = gen(x, z)
+                v_real = pot(y)
+                loss_v = potential_loss(v_real, pot(fake), cfg.loss)
+                if r1:
+                    (grad,) = torch.autograd.grad(v_real.sum(), y, create_graph=True)
+                    loss_v = loss_v + cfg.r1_gamma / 2 * grad.reshape(B, -1).square().sum(dim=1).mean()
+                opt_pot.zero_grad(set_to_none=True)
+                loss_v.backward(inputs=pot_params)
+                opt_pot.step()
+                # map step
+                if old is not None:
+                    z_old = torch.randn(B, cfg.z_dim, generator=g)
+                    with torch.no_grad():
+                        x_old = old(x2, z_old)
+                else:  # sjko phase 0 (T_old = identity), or naive: the map starts from its own input
+                    x_old = x2
+                z = torch.randn(B, cfg.z_dim, generator=g)
+                fake = gen(x2, z)
+                cost = jko_cost(x_old, fake, cfg.h, cfg.cost_scale)
+                loss_t = map_loss(pot(fake), x_old, fake, cfg.h, cfg.cost_scale, cfg.loss)
+                opt_map.zero_grad(set_to_none=True)
+                loss_t.backward(inputs=map_params)
+                opt_map.step()
+                it += 1
+                it_times.append(time.perf_counter() - t_it)
+                bar.update(1)
+                if (i + 1) % cfg.log_every == 0 or i == n_it - 1:
+                    row = {"phase": k, "iteration": it, "potential_loss": float(loss_v.detach()),
+                           "map_loss": float(loss_t.detach()),
+                           "cost": float(cost.detach().mean()), "seconds": round(time.perf_counter() - start, 3)}
+                    if not all(math.isfinite(row[key]) for key in ("potential_loss", "map_loss", "cost")):
+                        raise FloatingPointError(f"a loss became NaN or infinite at phase {k}, iteration {it} "
+                                                 f"({row}); lower the learning rates or raise h")
+                    run.metrics.append(row)
+                    if log_file is not None:
+                        log_file.write(json.dumps(row) + "\n")
+            train_seconds = time.perf_counter() - phase_start
+            forwards = (counter.count - counted_from) / n_it
+            counter.active = False
+            gen.eval()
+            nets = frozen + [gen] if naive else [gen]
+            if not naive:
+                run.states.append({key: val.detach().clone() for key, val in gen.state_dict().items()})
+            times = []
+            tg = torch.Generator().manual_seed(cfg.seed + 3)
+            for _ in range(cfg.sample_repeats):
+                t0 = time.perf_counter()
+                _draw(cfg, d, nets, B, tg)
+                times.append(time.perf_counter() - t0)
+            pts = _draw(cfg, d, nets, cfg.eval_samples, torch.Generator().manual_seed(cfg.seed + 1)).double().numpy()
+            gen.train()
+            counter.active = True
+            rec = SJKOPhase(k, train_seconds, float(np.median(it_times)), forwards, float(np.median(times)),
+                            pts.mean(axis=0), np.atleast_2d(np.cov(pts, rowvar=False)),
+                            pts[: cfg.keep_points].astype(np.float32), float(loss_v.detach()),
+                            float(loss_t.detach()),
+                            float(cost.detach().mean()))
+            run.phases.append(rec)
+            if phase_file is not None:
+                phase_file.write(json.dumps({
+                    "phase": k, "train_seconds": round(train_seconds, 4), "iteration_seconds": rec.iteration_seconds,
+                    "forwards_per_iteration": forwards, "sample_seconds": rec.sample_seconds,
+                    "mean": rec.mean.tolist(), "cov": rec.cov.tolist()}) + "\n")
+    finally:
+        bar.close()
+        for f in (log_file, phase_file):
+            if f is not None:
+                f.close()
+    run.seconds = time.perf_counter() - start
+    run.forwards = counter.count
+    gen.requires_grad_(False)
+    if naive:
+        run.maps = frozen + [gen.eval()]
+    else:
+        run.generator = gen.eval()
+    return run
