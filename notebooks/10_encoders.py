@@ -311,7 +311,8 @@ if check_quality:
     assert wae["W2"] < 0.75 * toy_scores["fitted Gaussian"]["W2"], (wae, toy_scores["fitted Gaussian"])
     assert wae["W2"] < ae["W2"] and wae["mmd"] < 0.2 * ae["mmd"], (wae, ae)
     assert wae["recon"] < 0.01 * np.trace(np.cov(test.T))
-    assert wae["recon"] < wae["W2"] ** 2  # the penalised objective does not reach the constraint of the theorem
+    # the penalised objective does not reach the theorem's constraint: recon is below W2^2, even less the floor's
+    assert wae["recon"] < 0.5 * (wae["W2"] ** 2 - toy_scores["data (fresh sample)"]["W2"] ** 2), wae
     if run_gan:
         assert toy_scores["WAE-GAN"]["W2"] < toy_scores["fitted Gaussian"]["W2"]
 else:
@@ -319,17 +320,26 @@ else:
 
 # %% [markdown]
 # **What the runs show.** The WAE-MMD's codes fill the prior's disc (bottom row, coloured by the angle of the data
-# point) and its samples sit on the eight modes, with thin trails between neighbouring modes: a continuous decoder
-# cannot cut $N(0,I_2)$ into eight pieces without sending some prior mass through the gaps. It ends much nearer the
-# data in $W_2$ than the fitted Gaussian, and not far above the floor that two samples of the data set. The plain
-# auto-encoder reconstructs as well or better (its objective is the reconstruction alone) but its codes are wherever
-# the training left them, far from the prior in MMD, and its samples are poor: in the theorem's terms its encoder
+# point): each mode becomes a wedge from the centre outwards, and together the wedges cover $N(0,I_2)$ (MMD about
+# 0.006). Its samples sit on the eight modes, with part of the mass on the circle between neighbouring modes: a
+# continuous decoder cannot cut $N(0,I_2)$ into eight pieces without sending the prior's mass between the wedges
+# through the gaps. In $W_2$ it ends well under the fitted Gaussian's distance (0.40 against 0.89 with the
+# defaults), about 0.1 above the floor that two samples of the data set. The WAE-GAN, with a stochastic encoder,
+# lands at a similar distance with a different flaw: its codes leave the centre and the outside of the disc empty
+# (MMD about 0.07), and its samples trace the circle as a thin line.
+#
+# The plain auto-encoder reconstructs best (its objective is the reconstruction alone) but packs the codes of each
+# mode into a tight cluster, eight islands at radius about 1.5: its aggregate $Q_Z$ is far from the prior (MMD
+# about 0.28), and the prior samples that fall between the islands or outside them decode to points scattered over
+# the plane. Its samples are further from the data than the fitted Gaussian's. In the theorem's terms its encoder
 # breaks the constraint, as the nearest-atom encoder did above.
 #
-# The WAE's reconstruction error is much *smaller* than its $W_2^2$ to the data. With the constraint $Q_Z=P_Z$ the
-# theorem would give $\mathbb E\,c(X,G(Z))\ge W_2^2(P_X,G_\#P_Z)$; the penalty leaves a small mismatch between the
-# codes and the prior, and the gaps between the code clusters that the decoder maps onto the trails are exactly
-# where the two differ. The penalised objective is a relaxation, not the transport cost itself.
+# The WAE's reconstruction error is far *smaller* than its $W_2^2$ to the data (0.0016 against 0.16, and still
+# against 0.06 after subtracting the floor's $W_2^2$, the part that comes from comparing finite samples). With the
+# constraint $Q_Z=P_Z$ the theorem would give $\mathbb E\,c(X,G(Z))\ge W_2^2(P_X,G_\#P_Z)$: the penalty leaves a
+# small mismatch between the codes and the prior, and the gaps between the wedges, which the decoder maps onto the
+# circle between the modes, are exactly where the two differ. The penalised objective is a relaxation, not the
+# transport cost itself.
 
 # %% [markdown]
 # ## A WAE on the digits
@@ -430,23 +440,30 @@ else:
     print("(check_quality is off: the quality claims are not asserted for this short run)")
 
 # %% [markdown]
-# **What the digits show.** Through eight latent numbers per image, the reconstructions keep the identity of held-out digits (the classifier agrees with the input's label about as
-# often as it is right on the real images) though they are smoother than the inputs; the reconstruction error on
-# held-out digits is close to the training one, so the auto-encoder has not memorised its 1 500 images. The samples
-# beat the pixel Gaussian in proxy FID, which chapter 7's UOTM did not at its few-minute budget; they are blurrier
-# than real digits, the WAE's known weakness with a squared-error cost, and the held-out digits remain well ahead.
-# The comparison with chapter 7 is not one of methods: an auto-encoder's training is a regression with a small
-# penalty, far easier to run on a CPU than a min–max game, and this page's decoder is a small convolutional net.
+# **What the digits show.** Through eight latent numbers per image, the reconstructions of held-out digits keep
+# their identity: with the defaults the classifier gives 93% of them the input's label, against 98% for the real
+# held-out digits. The reconstruction error of
+# held-out digits is somewhat above the training one (about 5.9 against 5.0 summed squared pixel errors), so the
+# auto-encoder has not memorised its 1 500 images. The samples beat the pixel Gaussian in proxy FID (about 14
+# against 17), which chapter 7's UOTM did not at its few-minute budget; they are smoother than real digits (the
+# WAE's known weakness with a squared-error cost) and the held-out digits (about 6) remain well ahead. The
+# reconstructions score between the two (about 10): part of the gap between the samples and the data is the
+# decoder's blur, which the reconstructions share; the rest is likely the prior's mass that falls between the codes
+# of the data, as in 2-D (the MMD between the codes and the prior is small but not zero). The comparison
+# with chapter 7 is not one of methods: an auto-encoder's training is a regression with a small penalty, far easier
+# to run on a CPU than a min–max game, and this page's decoder is a small convolutional net.
 #
 # ## What more budget changes
 #
-# - **More steps and width** (`digits_steps`, `digits_width`): the reconstruction error is still falling at the end
-#   (the curve above), and sharper reconstructions give sharper samples.
-# - **$\lambda$ and $d_z$** (`digits_lam`, `digits_z_dim`): a larger $\lambda$ matches the prior better and
-#   reconstructs worse; a larger latent space reconstructs better but is harder to fill, since the MMD on a batch of
-#   64 sees less of a high-dimensional prior.
-# - **WAE-GAN on images** (`WAEConfig(penalty="gan")`): the adversarial penalty scales better with $d_z$ but brings
-#   back a min–max game.
+# - **More steps and width** (`digits_steps`, `digits_width`): the reconstruction error is still falling slowly at
+#   the end (the curve above); sharper reconstructions should give sharper samples.
+# - **$\lambda$ and $d_z$** (`digits_lam`, `digits_z_dim`): $\lambda$ trades the two terms of {eq}`eq-wae`, the
+#   reconstruction against the match of $Q_Z$ to the prior. A larger $d_z$ leaves room for sharper reconstructions,
+#   but the codes of a deterministic (Lipschitz) encoder lie on a set of dimension at most the data's intrinsic
+#   dimension, so a latent space much larger than that cannot be filled, and $Q_Z=P_Z$ moves out of reach; a
+#   Gaussian encoder (`encoder="gaussian"`) can spread its codes.
+# - **WAE-GAN on images** (`WAEConfig(data="digits", penalty="gan")`): the option exists (its tests and the 2-D run
+#   above use it) but is not run on images here; it brings back a min–max game, on the latent space only.
 
 # %%
 print(f"page run time: {time.perf_counter() - page_start:.0f} s")
