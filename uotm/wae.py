@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Callable
 
 import numpy as np
@@ -62,7 +62,8 @@ def imq_kernel(x: Tensor, y: Tensor, sigma2: float = 1.0, scales=WAE_SCALES) -> 
     r"""The inverse multiquadric kernel matrix :math:`K_{ij}=\sum_s C_s/(C_s+\lVert x_i-y_j\rVert^2)`,
     :math:`C_s=2d\sigma^2 s`, for points ``x`` (n, d) and ``y`` (m, d); shape (n, m)."""
     if x.dim() != 2 or y.dim() != 2 or x.shape[1] != y.shape[1]:
-        raise ValueError(f"x and y must be (n, d) and (m, d) with the same d, got {tuple(x.shape)} and {tuple(y.shape)}")
+        raise ValueError(f"x and y must be (n, d) and (m, d) with the same d, got {tuple(x.shape)} and "
+                         f"{tuple(y.shape)}")
     if not (isinstance(sigma2, (int, float)) and math.isfinite(sigma2) and sigma2 > 0):
         raise ValueError(f"sigma2 must be a positive finite number, got {sigma2!r}")
     scales = tuple(scales)
