@@ -304,13 +304,12 @@ for name, r in runs.items():
 
 # %%
 for name, r in runs.items():
-    fig, axes = plt.subplots(1, len(checkpoints), figsize=(2.3 * len(checkpoints), 2.7))
+    fig, axes = plt.subplots(1, len(checkpoints), figsize=(2.3 * len(checkpoints), 3.0), layout="constrained")
     for ax, stop, grid, fid_value in zip(np.atleast_1d(axes), r["steps"], r["grids"], r["fid"]):
         ax.imshow(grid_image(grid), cmap="gray", vmin=0, vmax=255)
         ax.set_title(f"iteration {stop}\nproxy FID {fid_value:.1f}", fontsize=9)
         ax.axis("off")
     fig.suptitle(f"{name}: samples of the EMA map from fixed noise", fontsize=11)
-    fig.tight_layout()
     plt.show()
 
 # %% [markdown]
