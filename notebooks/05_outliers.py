@@ -31,11 +31,11 @@
 # ## When does unbalanced OT drop an outlier?
 #
 # For KL on both sides, chapter 2 gave the optimal marginals as $\tilde\mu=e^{-v^{*c}}\mu$ and $\tilde\nu=e^{-v^*}\nu$,
-# and the optimal plan lives where $v^{*c}(x)+v^*(y)=c(x,y)$. Multiplying the two density ratios:
+# and the optimal plan lives where $v^{*c}(x)+v^*(y)=c(x,y)$. Multiplying the two density ratios gives, for every
+# pair $(x,y)$ that the plan connects,
 #
 # $$
-# \frac{d\tilde\mu}{d\mu}(x)\cdot\frac{d\tilde\nu}{d\nu}(y)=e^{-c(x,y)}=e^{-\tau\lVert x-y\rVert^2}
-# \qquad\text{for every pair }(x,y)\text{ that the plan connects.}
+# \frac{d\tilde\mu}{d\mu}(x)\cdot\frac{d\tilde\nu}{d\nu}(y)=e^{-c(x,y)}=e^{-\tau\lVert x-y\rVert^2}.
 # $$ (eq-out-product)
 #
 # Moving mass over a distance $d$ costs a factor $e^{-\tau d^2}$, shared between the two ends. How it is shared is
