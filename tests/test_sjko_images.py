@@ -68,7 +68,7 @@ def test_sjko_presets_follow_the_authors_cifar10_code():
     assert celeba.r1_gamma == 20.0 and (celeba.batch_size, celeba.ema_decay, celeba.image_size) == (32, 0.999, 256)
     assert preset("cifar10+mnist", model="sjko").dataset == "cifar10+mnist"
     digits = preset("digits", model="sjko")
-    assert digits.sjko.total_steps < 2_000 and digits.precision == "fp32"
+    assert digits.sjko.total_steps == 800 and digits.precision == "fp32" and digits.ema_decay == 0.99
     # UOTM's presets are unchanged, and preset_defaults hands out copies
     uotm = preset("cifar10")
     assert uotm.model == "uotm" and uotm.lr_map == 1.6e-4 and uotm.lr_floor == 1e-5
@@ -373,5 +373,5 @@ def test_train_resume_sample_and_bench_sjko_from_the_command_line(tmp_path, caps
     assert "model" not in uotm_report
     # the S-JKO iteration of phase 1 runs the map once more, without gradients
     assert sjko_report["flop_per_iter"] > uotm_report["flop_per_iter"]
-    assert "S-JKO iteration (digits, phase 1)" in format_report(sjko_report)
-    assert format_report(uotm_report).startswith("UOTM iteration (digits)")
+    assert format_report(sjko_report).startswith("S-JKO iteration (digits, phase 1): train_step, batch 8, 1 timed")
+    assert format_report(uotm_report).startswith("UOTM iteration (digits): train_step, batch 8, 1 timed")

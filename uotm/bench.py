@@ -234,9 +234,9 @@ def format_report(r: dict) -> str:
         return "unknown" if v is None else format(v, fmt)
 
     lines = [
-        f"{'S-JKO' if r.get('model') == 'sjko' else 'UOTM'} iteration ({r['preset']}"
-        + (f", phase {r['phase']}" if r.get("model") == "sjko" else "") + "): train_step, batch {r['batch']}, {r['steps']} timed steps after "
-        f"{r['warmup']} warm-up",
+        (f"S-JKO iteration ({r['preset']}, phase {r['phase']})" if r.get("model") == "sjko" else
+         f"UOTM iteration ({r['preset']})")
+        + f": train_step, batch {r['batch']}, {r['steps']} timed steps after {r['warmup']} warm-up",
         f"  device     {r['device']}; torch {r['torch']}" + (f", CUDA {r['cuda']}" if r["cuda"] else ""),
         f"  settings   precision {r['precision']}, channels_last {r['channels_last']}, "
         f"compile {','.join(r['compile']) or 'none'}, r1_every {r['r1_every']}",

@@ -59,8 +59,8 @@ import torch
 from torch import nn
 
 from . import dist as udist
-from .data.images import BatchOrder, ImageDataset, TensorImages, batches, make_dataset
 from . import sjko as sj
+from .data.images import BatchOrder, ImageDataset, TensorImages, batches, make_dataset
 from .losses import map_loss, potential_loss, quadratic_cost, r1_penalty
 from .presets import ImageConfig
 from .sample import autocast, default_networks, save_grid, source_batch
