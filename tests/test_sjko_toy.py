@@ -24,6 +24,7 @@ def test_forward_counts(scheme):
         assert counts == [k + 2 for k in range(4)]
     assert run.forwards == counts[0] * 2 + sum(counts[1:]) * TINY.iterations
     assert [m["iteration"] for m in run.metrics if m["phase"] == 0][-1] == 2  # phase 0 ran 2 iterations
+    assert all(p.train_seconds > 0 and p.train_cpu_seconds > 0 and p.sample_seconds > 0 for p in run.phases)
     assert len(run.maps) == (4 if scheme == "naive" else 0) and len(run.states) == (4 if scheme == "sjko" else 0)
 
 

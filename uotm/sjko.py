@@ -378,9 +378,11 @@ class SJKOPhase:
 
     phase: int  # k, from 0; the phase's output is mu_{k+1}
     train_seconds: float  # wall time of the phase's training iterations
+    train_cpu_seconds: float  # CPU time of this thread in the same span (other jobs on the machine do not count)
     iteration_seconds: float  # median wall time of one iteration in the phase
     forwards_per_iteration: float  # generator forward calls per training iteration, counted by a hook
     sample_seconds: float  # time to draw one batch (batch_size points) of mu_{k+1}, median of sample_repeats
+    sample_cpu_seconds: float  # the same in this thread's CPU time
     mean: np.ndarray  # (d,) mean of mu_{k+1} over eval_samples points
     cov: np.ndarray  # (d, d) covariance of the same points
     points: np.ndarray  # (keep_points, d) of those points
@@ -527,7 +529,7 @@ def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progre
             counted_from = counter.count
             n_it = first if k == 0 else cfg.iterations
             it_times = []
-            phase_start = time.perf_counter()
+            phase_start, phase_cpu = time.perf_counter(), time.thread_time()
             for i in range(n_it):
                 t_it = time.perf_counter()
                 x = torch.randn(B, d, generator=g)  # source batch of the potential step
@@ -581,23 +583,25 @@ def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progre
                     run.metrics.append(row)
                     if log_file is not None:
                         log_file.write(json.dumps(row) + "\n")
-            train_seconds = time.perf_counter() - phase_start
+            train_seconds, train_cpu = time.perf_counter() - phase_start, time.thread_time() - phase_cpu
             forwards = (counter.count - counted_from) / n_it
             counter.active = False
             gen.eval()
             nets = frozen + [gen] if naive else [gen]
             if not naive:
                 run.states.append({key: val.detach().clone() for key, val in gen.state_dict().items()})
-            times = []
+            times, cpu_times = [], []
             tg = torch.Generator().manual_seed(cfg.seed + 3)
             for _ in range(cfg.sample_repeats):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 _draw(cfg, d, nets, B, tg)
                 times.append(time.perf_counter() - t0)
+                cpu_times.append(time.thread_time() - c0)
             pts = _draw(cfg, d, nets, cfg.eval_samples, torch.Generator().manual_seed(cfg.seed + 1)).double().numpy()
             gen.train()
             counter.active = True
-            rec = SJKOPhase(k, train_seconds, float(np.median(it_times)), forwards, float(np.median(times)),
+            rec = SJKOPhase(k, train_seconds, train_cpu, float(np.median(it_times)), forwards,
+                            float(np.median(times)), float(np.median(cpu_times)),
                             pts.mean(axis=0), np.atleast_2d(np.cov(pts, rowvar=False)),
                             pts[: cfg.keep_points].astype(np.float32), float(loss_v.detach()),
                             float(loss_t.detach()),
@@ -605,8 +609,9 @@ def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progre
             run.phases.append(rec)
             if phase_file is not None:
                 phase_file.write(json.dumps({
-                    "phase": k, "train_seconds": round(train_seconds, 4), "iteration_seconds": rec.iteration_seconds,
-                    "forwards_per_iteration": forwards, "sample_seconds": rec.sample_seconds,
+                    "phase": k, "train_seconds": round(train_seconds, 4), "train_cpu_seconds": round(train_cpu, 4),
+                    "iteration_seconds": rec.iteration_seconds, "forwards_per_iteration": forwards,
+                    "sample_seconds": rec.sample_seconds, "sample_cpu_seconds": rec.sample_cpu_seconds,
                     "mean": rec.mean.tolist(), "cov": rec.cov.tolist()}) + "\n")
     finally:
         bar.close()
