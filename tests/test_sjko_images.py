@@ -355,6 +355,9 @@ def test_train_resume_sample_and_bench_sjko_from_the_command_line(tmp_path, caps
     assert main(["train", "--run-dir", run, "--resume", "--max-steps", "4", "--quiet", "--device", "cpu"]) == 0
     rows = read_metrics(run)
     assert [r["step"] for r in rows] == [1, 2, 3, 4] and [r["phase"] for r in rows] == [0, 0, 1, 2]
+    whole = str(tmp_path / "whole")  # the real networks, uninterrupted: the same losses
+    assert main([a if a != run else whole for a in args] + ["--max-steps", "4"]) == 0
+    assert losses_of(whole) == losses_of(run)
     saved = yaml.safe_load(open(os.path.join(run, "config.yaml")))
     assert saved["model"] == "sjko" and saved["sjko"]["phases"] == 3 and saved["net"]["base_channels"] == 8
     out = str(tmp_path / "samples.npz")
