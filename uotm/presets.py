@@ -56,7 +56,9 @@ class SJKOConfig:
     of the others. Its cost is ``||T_old - T||^2 / (2 h)`` (``cost_scale="per_coordinate"``: the squared distance
     averaged over the pixels, the authors' convention, so their ``h = 0.1`` is a Euclidean step ``0.1 d``), its
     data-side divergence ``loss`` (``kl``, ``chi``, ``softplus``, ``jsd``: :mod:`uotm.sjko`), and the real images
-    get Gaussian noise of standard deviation ``noise_scale / (k + 1)``.
+    get Gaussian noise of standard deviation ``noise_scale / (k + 1)``. One ``h`` serves every phase (the authors'
+    code has ``init_h`` for phase 0 and ``h`` after it; their commands set both to 0.1). ``phases=1`` is their
+    "fixed-source UOTM": a single step from the source, the source side balanced.
     """
 
     h: float = 0.1
