@@ -215,3 +215,15 @@ def test_lazy_r1_applies_k_times_the_penalty_every_k_steps():
         make_state(cfg, *build_networks(cfg), r1_every=0)
     with pytest.raises(ValueError, match="compile_nets"):
         make_state(cfg, *build_networks(cfg), compile_nets=("generator",))
+
+
+def test_lazy_r1_from_the_config_reaches_the_bench():
+    """``r1_every`` in the config (``--set r1_every=K``) is the bench's default; its own option overrides it."""
+    from uotm.bench import run_bench
+    from uotm.presets import preset
+
+    with pytest.raises(ValueError, match="r1_every"):
+        preset("digits", r1_every=0)
+    cfg = preset("digits", r1_every=3)
+    assert run_bench(cfg, batch=2, steps=1, warmup=0, flops=False)["r1_every"] == 3
+    assert run_bench(cfg, batch=2, steps=1, warmup=0, flops=False, r1_every=1)["r1_every"] == 1

@@ -287,3 +287,12 @@ def test_launch_runs_torchrun_and_streams_its_output(tmp_path, capfd):
         launch(cfg, 2, tmp_path / "run", extra_args=("--device", "cpu", "--quiet"))  # the run exists already
     with pytest.raises(ValueError, match="not divisible"):
         launch(cfg, 3, tmp_path / "x")
+
+
+def test_lazy_r1_in_the_config_reaches_the_training_loop(tmp_path):
+    """With ``r1_every = 2`` the logged R1 is zero on odd iterations and twice the penalty on even ones."""
+    cfg = tiny_cfg(max_steps=4, r1_every=2, log_every=1)
+    state = train(cfg, tmp_path / "run", build=build_tiny, dataset=tiny_data(), device="cpu", progress=False)
+    assert state.r1_every == 2
+    r1 = [row["r1"] for row in losses_of(tmp_path / "run")]
+    assert len(r1) == 4 and r1[1] == 0 and r1[3] == 0 and r1[0] > 0 and r1[2] > 0

@@ -137,13 +137,15 @@ def _peak_rss_bytes() -> int:
 
 
 def run_bench(cfg: ImageConfig, *, batch: int | None = None, steps: int = 20, warmup: int = 5, device=None,
-              channels_last: bool | None = None, compile_nets: Sequence[str] = (), r1_every: int = 1,
+              channels_last: bool | None = None, compile_nets: Sequence[str] = (), r1_every: int | None = None,
               flops: bool = True, build: Callable | None = None) -> dict:
     """Time ``steps`` calls of :func:`uotm.train.train_step` after ``warmup`` untimed ones and return the report
     (the fields of ``python -m uotm bench --json``). ``batch`` defaults to ``cfg.batch_size``; the precision is
-    ``cfg.precision`` (bf16 autocast on CUDA, fp32 elsewhere); ``flops=False`` skips the FLOP count."""
+    ``cfg.precision`` (bf16 autocast on CUDA, fp32 elsewhere); ``flops=False`` skips the FLOP count; ``r1_every``
+    defaults to ``cfg.r1_every``."""
     cfg = cfg.validate()
     batch = cfg.batch_size if batch is None else batch
+    r1_every = cfg.r1_every if r1_every is None else r1_every
     if batch < 1 or steps < 1 or warmup < 0:
         raise ValueError(f"need batch >= 1, steps >= 1, warmup >= 0; got {batch}, {steps}, {warmup}")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))

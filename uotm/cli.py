@@ -338,8 +338,9 @@ def _bench_parser(sub) -> None:
                    help="channels-last memory format (default: the preset's channels_last on CUDA, off on the CPU)")
     p.add_argument("--compile", default="none", metavar="NETS",
                    help="torch.compile: none (default), map, potential, map,potential or all")
-    p.add_argument("--r1-every", type=int, default=1, metavar="K",
-                   help="lazy R1: K times the penalty every K iterations (changes the algorithm; default 1)")
+    p.add_argument("--r1-every", type=int, default=None, metavar="K",
+                   help="lazy R1: K times the penalty every K iterations (changes the algorithm; default: the "
+                        "config's r1_every, 1 in every preset)")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                    help="set any config key, as for train (repeatable)")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default cuda if available, else cpu)")

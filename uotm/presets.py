@@ -126,6 +126,7 @@ class ImageConfig:
     phi2: str = "kl"
     tau: float = 1e-3
     r1_gamma: float = 0.2
+    r1_every: int = 1  # lazy R1 every k iterations (times k); 1 = every iteration, the paper's algorithm
     reference_half_tau: bool = False  # the first public release used tau/2 in the potential loss only
     # optimisation
     batch_size: int = 256  # global, whatever the number of processes
@@ -157,7 +158,7 @@ class ImageConfig:
         get_psi(self.phi1)
         get_psi(self.phi2)
         positive_ints = ("image_size", "channels", "batch_size", "epochs", "schedule_epochs", "log_every",
-                         "sample_every", "snapshot_every")
+                         "sample_every", "snapshot_every", "r1_every")
         for name in positive_ints:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

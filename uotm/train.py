@@ -534,7 +534,7 @@ def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progr
 
     torch.manual_seed(cfg.seed)
     transport_map, potential = build(cfg)
-    state = make_state(cfg, transport_map, potential, device, info, compile_nets=compile_nets)
+    state = make_state(cfg, transport_map, potential, device, info, compile_nets=compile_nets, r1_every=cfg.r1_every)
     if snap is not None:
         load_snapshot(state, snap)
         del snap
