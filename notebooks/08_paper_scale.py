@@ -190,6 +190,37 @@ for key in ("preset", "device", "precision", "batch", "ms_per_iter", "images_per
     print(f"  {key:<22} {value:.4g}" if isinstance(value, float) else f"  {key:<22} {value}")
 
 # %% [markdown]
+# ### What the fast path changes, and what it does not
+#
+# The speed-ups that keep the algorithm are on by default on CUDA: bf16 autocast for the networks with the cost,
+# the $\Psi^*$ terms and R1's reductions in fp32; channels-last memory; fused Adam and a single foreach update for the
+# EMA; no host synchronisation inside the loop (losses stay on the device and reach the log every `log_every`
+# iterations). `torch.compile` of the map and of the potential's calls on generated images is an option of
+# `uotm.train.make_state` and of the bench (`--compile map,potential`); R1 differentiates the potential twice on
+# real images, and the compiled backward does not support that, so that call stays eager.
+#
+# One option changes the algorithm and is off in every preset: **lazy R1** (`--set r1_every=K`, from StyleGAN2's lazy
+# regularisation). The penalty, multiplied by $K$, is added only on the iterations whose step is a multiple of $K$;
+# the others skip the double backward. The expected penalty per iteration is unchanged, but its variance grows with
+# $K$ and the potential sees the penalty in bursts, so a run with $K>1$ is not the paper's algorithm and its FID is
+# not the paper's. The cell below checks the bookkeeping on the CPU: with $K=2$ the logged penalty is zero on every
+# other iteration and the potential's loss on those iterations is exactly the unpenalised one.
+
+# %%
+from uotm.train import make_state, train_step
+
+lazy_cfg = uotm_presets.preset("digits", r1_every=2, batch_size=8)
+torch.manual_seed(0)
+lazy_state = make_state(lazy_cfg, *build_networks(lazy_cfg), "cpu", r1_every=lazy_cfg.r1_every)
+digits_batch = torch.rand(8, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+lazy_r1 = []
+for _ in range(4):
+    lazy_r1.append(float(train_step(lazy_state, digits_batch)["r1"]))
+    lazy_state.step += 1
+print("R1 added at iterations 0-3 with r1_every=2:", [f"{v:.3g}" for v in lazy_r1])
+assert lazy_r1[1] == 0 and lazy_r1[3] == 0 and lazy_r1[0] > 0 and lazy_r1[2] > 0
+
+# %% [markdown]
 # ## Launching the training from this page
 #
 # `uotm.dist.launch(cfg, nproc, run_dir)` writes the configuration to `run_dir/launch.yaml` and runs
