@@ -25,7 +25,9 @@ with :math:`T_{old}` the map of the previous phase (the identity in phase 0) and
 ``cost_scale="per_coordinate"`` gives the authors' convention (their :math:`h` is a Euclidean step of :math:`hd`).
 
 This module holds what every S-JKO trainer shares: the conjugates, the two losses (and the JSD variant of the
-authors' code), the data-noise schedule and the closed-form Gaussian iterates used to check a learned flow.
+authors' code), the data-noise schedule and the closed-form Gaussian iterates used to check a learned flow. Below
+them, the toy trainer :func:`train_sjko_toy` (:class:`SJKOToyConfig`, :data:`TOY_PRESETS`, :func:`sample`) runs
+the authors' one-generator scheme or the naive one-map-per-step baseline on 2-D data, and counts and times both.
 """
 
 from __future__ import annotations
@@ -158,26 +160,24 @@ def gaussian_jko_iterates(m0, s0, b, sigma, h: float, num_steps: int) -> tuple[n
 # The toy trainer: S-JKO (one generator from the source) and the naive O(K^2) scheme (one map per phase).
 # ---------------------------------------------------------------------------------------------------------------
 
-r"""Toy S-JKO trainer (the authors' ``train.py`` on 2-D data, SPEC §4), and the naive baseline it replaces.
+# Toy S-JKO trainer (the authors' ``train.py`` on 2-D data, SPEC §4), and the naive baseline it replaces.
+#
+# ``scheme="sjko"`` is the authors' scheme: **one** generator :math:`T_\theta(x,z)` maps the source
+# :math:`\mu_0=N(0,I_d)` straight to :math:`\mu_{k+1}`. At the start of phase :math:`k\ge1` a frozen copy of it
+# becomes :math:`T_{old}` (phase 0: the identity); the generator, the potential and both Adam states continue across
+# phases. An iteration costs three generator forwards (the potential step's, the frozen copy's and the map step's;
+# two in phase 0, where :math:`T_{old}` is the identity) whatever :math:`k` is.
+#
+# ``scheme="naive"`` is the JKO-ICNN-style baseline: one map per phase, :math:`T_k:\mu_k\to\mu_{k+1}`, and a batch of
+# :math:`\mu_k` is made by pushing source points through the :math:`k` earlier (frozen) maps; the map is trained with
+# the cost :math:`c_h(x_k,T_k(x_k,z))`. Choices of this baseline (documented, not the JKO-ICNN code's): map :math:`k`
+# starts from map :math:`k-1`'s weights with a fresh Adam state; the potential and its Adam state continue across
+# phases (as in S-JKO); the two source batches of an iteration (one for each step) are pushed together, one forward
+# per earlier map. An iteration at phase :math:`k` costs :math:`k+2` forwards; drawing :math:`\mu_K` costs :math:`K`.
+#
+# Both schemes draw their random numbers in the same order, so at phase 0 (where they are the same algorithm) they
+# give the same result bit for bit. Every draw comes from one seeded :class:`torch.Generator`.
 
-``scheme="sjko"`` is the authors' scheme: **one** generator :math:`T_\theta(x,z)` maps the source
-:math:`\mu_0=N(0,I_d)` straight to :math:`\mu_{k+1}`. At the start of phase :math:`k\ge1` a frozen copy of it
-becomes :math:`T_{old}` (phase 0: the identity); the generator, the potential and both Adam states continue across
-phases. An iteration costs three generator forwards (the potential step's, the frozen copy's and the map step's;
-two in phase 0, where :math:`T_{old}` is the identity) whatever :math:`k` is.
-
-``scheme="naive"`` is the JKO-ICNN-style baseline: one map per phase, :math:`T_k:\mu_k\to\mu_{k+1}`, and a batch of
-:math:`\mu_k` is made by pushing source points through the :math:`k` earlier (frozen) maps; the map is trained with
-the cost :math:`c_h(x_k,T_k(x_k,z))`. Choices of this baseline (documented, not the JKO-ICNN code's): map :math:`k`
-starts from map :math:`k-1`'s weights with a fresh Adam state; the potential and its Adam state continue across
-phases (as in S-JKO); the two source batches of an iteration (one for each step) are pushed together, one forward
-per earlier map. An iteration at phase :math:`k` costs :math:`k+2` forwards; drawing :math:`\mu_K` costs :math:`K`.
-
-Both schemes draw their random numbers in the same order, so at phase 0 (where they are the same algorithm) they
-give the same result bit for bit. Every draw comes from one seeded :class:`torch.Generator`.
-"""
-
-import copy  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import time  # noqa: E402
@@ -187,7 +187,7 @@ from pathlib import Path  # noqa: E402
 from torch import nn  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from .data.toy import FLEXIBLE_DIM, TOY_NAMES, make_distribution  # noqa: E402
+from .data.toy import TOY_NAMES, make_distribution  # noqa: E402
 from .nets.toy import ResidualMLP, ToyMap, ToyPotential, _head  # noqa: E402
 
 SCHEMES = ("sjko", "naive")
@@ -307,8 +307,7 @@ def _resolve_target(cfg: SJKOToyConfig) -> ToyTarget:
         if not (cfg.target in TOY_NAMES or cfg.target.startswith("npy:")):
             raise ValueError(f"unknown target {cfg.target!r}: choose one of {', '.join(TOY_NAMES[1:])}, "
                              f"npy:PATH, or {NORMAL_TARGET!r} with target_mean and target_cov")
-        dim = cfg.dim if cfg.target in FLEXIBLE_DIM else (None if cfg.dim is None else cfg.dim)
-        dist = make_distribution(cfg.target, dim)
+        dist = make_distribution(cfg.target, cfg.dim)
         return ToyTarget(cfg.target, dist.dim, dist=dist)
     if cfg.target_mean is None or cfg.target_cov is None:
         raise ValueError(f"target={NORMAL_TARGET!r} needs target_mean (d,) and target_cov (d, d)")
@@ -517,7 +516,6 @@ def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progre
             if k >= 1:
                 if naive:  # freeze map k-1; map k starts from its weights, with a fresh Adam state
                     frozen.append(counter.attach(_frozen_copy(gen, cfg, d)))
-                    opt_map = None
                     fresh = counter.attach(_new_map(cfg, d))
                     fresh.load_state_dict(gen.state_dict())
                     gen = fresh
