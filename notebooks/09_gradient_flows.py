@@ -475,8 +475,8 @@ print(f"page run time {time.perf_counter() - page_start:.0f} s")
 # %% [markdown]
 # ## What the numbers say
 #
-# Numbers from the default run that built this page (timings move by 10–20% from run to run on a shared machine;
-# the tables above are the record):
+# Numbers from the default runs made while writing this page (the Gaussian and snapshot numbers repeat exactly on
+# this machine; timings move by 10–20% from run to run on a shared machine, and the tables above are the record):
 #
 # - **The learned flow follows the exact JKO iterates.** Over the 8 steps the mean is within 0.004–0.048 of the exact
 #   iterate (bound 0.1) and the covariance within 0.6–4.4% (bound 15%); the largest errors are at the first step,
@@ -498,20 +498,21 @@ print(f"page run time {time.perf_counter() - page_start:.0f} s")
 #   unit; a step moves mass out only while that exceeds 4, i.e. while $\varepsilon<1/(1+e^4)\approx1.8\%$, and no
 #   later step moves more. With this $h$ the KL flow crosses the empty band between the circles only through the
 #   ever-thinner tails of $\nu$.
-# - **S-JKO's cost is linear in $K$, the naive scheme's quadratic.** Counted forwards per iteration: 3 for S-JKO in
-#   every phase after the first, $k+2$ for the naive scheme. Drawing 400 points of $\mu_n$: flat for S-JKO (about
-#   0.6 ms, log-log slope 0.01 in each run), linear for the naive scheme (log-log slope 1.00–1.04; about 21 ms for
-#   $\mu_{32}$). Training time per phase: S-JKO's grows by 0.1–0.6% of phase 0's per phase (under 2%), the naive
-#   scheme's by 9–11% per phase (95% intervals about ±0.2%): one push carries both of an iteration's source batches
-#   (800 points) and costs about a tenth of an iteration. The fitted totals (CPU time, median of the runs) are
-#   $T(K)\approx0.22\,K$ s for S-JKO and $T(K)\approx0.21\,K+0.011\,K^2$ s for the naive scheme; at $K=32$ the naive
-#   scheme costs 2.4–2.8 times as much, and the log-log slope of its total over $K=4..32$ is about 1.4, not yet 2:
-#   the quadratic term only overtakes the linear one near $K=a/b\approx19$. Extrapolating the fits, the naive scheme
-#   costs ten times S-JKO at $K\approx175$ (160–200 over the runs). Phase 0 itself took 0.18–0.24 s of CPU time
-#   in different runs of the same work, the spread this shared machine gives; wall time matched CPU time to a few
-#   per cent in a quiet run and not at all in a busy one (see (iii)). These are 64-wide toy networks; how a push
-#   compares with an iteration depends on the networks and the hardware, and this page does not extrapolate to the
-#   image networks.
+# - **S-JKO's cost is linear in $K$, the naive scheme's quadratic.** The ranges below are over two default runs of
+#   this page (three runs of each scheme in each). Counted forwards per iteration: 3 for S-JKO in every phase after
+#   the first, $k+2$ for the naive scheme. Drawing 400 points of $\mu_n$: flat for S-JKO (about 0.6 ms, log-log
+#   slope between −0.01 and 0.02), linear for the naive scheme (log-log slope 0.99–1.04; about 21 ms for
+#   $\mu_{32}$). Training time per phase: S-JKO's changes by −0.1% to +0.6% of phase 0's per phase (under 2%), the
+#   naive scheme's grows by 8–11% per phase (95% intervals about ±0.2–0.5%): one push carries both of an
+#   iteration's source batches (800 points) and costs about a tenth of an iteration. The fitted totals (CPU time,
+#   per run) are $T(K)\approx a\,K$ s with $a=0.20$–$0.26$ for S-JKO and $T(K)\approx a\,K+b\,K^2$ s with
+#   $a=0.20$–$0.25$, $b=0.011$–$0.012$ for the naive scheme; at $K=32$ the naive scheme costs 2.3–2.8 times as
+#   much, and the log-log slope of its total over $K=4..32$ is about 1.4, not yet 2: the quadratic term only
+#   overtakes the linear one near $K=a/b\approx20$. Extrapolating the fits, the naive scheme costs ten times S-JKO at $K\approx160$–210. Phase 0
+#   itself took 0.18–0.26 s of CPU time in different runs of the same work, the spread this shared machine gives;
+#   wall time matched CPU time to a few per cent in quiet runs and not at all in a busy one (see (iii)). These are
+#   64-wide toy networks; how a push compares with an iteration depends on the networks and the hardware, and this
+#   page does not extrapolate to the image networks.
 #
 # ## What to try
 #
