@@ -86,8 +86,8 @@
 #
 # **The exact flow for Gaussians** (derived here, SPEC §4). For $\Psi=$ KL and $\nu=N(b,\Sigma)$ the JKO iterates from a
 # Gaussian stay Gaussian, $N(m_k,C_k)$: $m_{k+1}=(I+h\Sigma^{-1})^{-1}(m_k+h\Sigma^{-1}b)$, and when $C_0$ commutes
-# with $\Sigma$, in $\Sigma$'s eigenbasis, an eigenvalue $c_k$ of $C_k$ facing the eigenvalue $\sigma^2$ of $\Sigma$ follows
-# $\sqrt{c_{k+1}}=\big(\sigma^2\sqrt{c_k}+\sqrt{\sigma^4c_k+4h\sigma^2(\sigma^2+h)}\big)/(2(\sigma^2+h))$, with fixed
+# with $\Sigma$, in $\Sigma$'s eigenbasis, an eigenvalue $c_k$ of $C_k$ facing the eigenvalue $\sigma^2$ of $\Sigma$
+# follows $\sqrt{c_{k+1}}=\big(\sigma^2\sqrt{c_k}+\sqrt{\sigma^4c_k+4h\sigma^2(\sigma^2+h)}\big)/(2(\sigma^2+h))$, with fixed
 # point $\sigma^2$. As $h\to0$ with $t=kh$ they follow the Ornstein–Uhlenbeck flow
 # $m(t)=b+e^{-\Sigma^{-1}t}(m_0-b)$, $C(t)=e^{-\Sigma^{-1}t}C_0e^{-\Sigma^{-1}t}+\Sigma(I-e^{-2\Sigma^{-1}t})$.
 # `uotm.sjko.gaussian_jko_iterates` computes them; the check below uses them with the Euclidean $h$.
@@ -508,11 +508,11 @@ print(f"page run time {time.perf_counter() - page_start:.0f} s")
 #   per run) are $T(K)\approx a\,K$ s with $a=0.20$–$0.26$ for S-JKO and $T(K)\approx a\,K+b\,K^2$ s with
 #   $a=0.20$–$0.25$, $b=0.011$–$0.012$ for the naive scheme; at $K=32$ the naive scheme costs 2.3–2.8 times as
 #   much, and the log-log slope of its total over $K=4..32$ is about 1.4, not yet 2: the quadratic term only
-#   overtakes the linear one near $K=a/b\approx20$. Extrapolating the fits, the naive scheme costs ten times S-JKO at $K\approx160$–210. Phase 0
-#   itself took 0.18–0.26 s of CPU time in different runs of the same work, the spread this shared machine gives;
-#   wall time matched CPU time to a few per cent in quiet runs and not at all in a busy one (see (iii)). These are
-#   64-wide toy networks; how a push compares with an iteration depends on the networks and the hardware, and this
-#   page does not extrapolate to the image networks.
+#   overtakes the linear one near $K=a/b\approx20$. Extrapolating the fits, the naive scheme costs ten times S-JKO at
+#   $K\approx160$–210. Phase 0 itself took 0.18–0.26 s of CPU time in different runs of the same work, the spread this
+#   shared machine gives; wall time matched CPU time to a few per cent in quiet runs and not at all in a busy one (see
+#   (iii)). These are 64-wide toy networks; how a push compares with an iteration depends on the networks and the
+#   hardware, and this page does not extrapolate to the image networks.
 #
 # ## What to try
 #
