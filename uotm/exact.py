@@ -199,6 +199,11 @@ def solve_uot(a, b, cost, psi1: str | PsiConjugate = "kl", psi2: str | PsiConjug
         vc = c_transform(v, cost)
         mu_t = a * p1.ratio(-vc)
         nu_t = b * p2.ratio(-v)
+        if (mu_t.sum() > 0) != (nu_t.sum() > 0):
+            # One marginal is empty and the other is not (e.g. chi, whose ratio vanishes below -2, after a heavily
+            # smoothed round): no coupling exists; a sharper round will fix the potential.
+            eps /= 10
+            continue
         mass = 0.5 * (mu_t.sum() + nu_t.sum())
         if mass > 0:
             plan = ot.emd(mu_t / mu_t.sum(), nu_t / nu_t.sum(), cost, numItermax=10_000_000) * mass
@@ -210,6 +215,9 @@ def solve_uot(a, b, cost, psi1: str | PsiConjugate = "kl", psi2: str | PsiConjug
         if gap <= gap_tol * max(1.0, abs(semi_dual_value(v, cost, a, b, p1, p2))):
             break
         eps /= 10
+    if best is None:
+        raise RuntimeError(f"solve_uot found no potential whose two marginals can be coupled in {max_rounds} "
+                           "rounds; raise max_rounds")
     return best
 
 
