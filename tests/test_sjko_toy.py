@@ -1,6 +1,7 @@
 """The toy S-JKO trainer: forward counts of the two schemes, a Gaussian sanity run, the schemes' agreement at
 phase 0, validation, repeatability and the run folder."""
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -112,3 +113,26 @@ def test_other_losses_and_point_cloud_target(loss, tmp_path):
                          progress=False)
     assert all(np.isfinite(p.mean).all() for p in run.phases)
     assert run.data.shape == (TINY.keep_points, 2)
+
+
+def test_train_command_runs_a_2d_sjko_preset(tmp_path, capsys):
+    from uotm.cli import main
+
+    run_dir = tmp_path / "run"
+    args = ["train", "--model", "sjko", "--preset", "gaussian2d", "--run-dir", str(run_dir), "--quiet",
+            "--set", "phases=2", "--set", "iterations=10", "--set", "eval_samples=500", "--set", "keep_points=100",
+            "--set", "first_iterations=15", "--batch-size", "64"]
+    assert main(args) == 0
+    for name in ("config.yaml", "metrics.jsonl", "phases.jsonl", "samples.npy", "flow.png"):
+        assert (run_dir / name).exists(), name
+    assert np.load(run_dir / "samples.npy").shape == (2000, 2)
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved["phases"] == 2 and saved["first_iterations"] == 15 and saved["batch_size"] == 64
+    assert main(args) == 2  # the folder holds a run now
+    assert "not an empty folder" in capsys.readouterr().err
+    assert main(["train", "--preset", "gaussian2d", "--dry-run"]) == 2  # needs --model sjko
+    assert main(["train", "--model", "sjko", "--preset", "gaussian2d", "--tau", "0.1", "--dry-run"]) == 2
+    assert main(["train", "--model", "sjko", "--preset", "gaussian2d", "--set", "nope=1", "--dry-run"]) == 2
+    assert main(["train", "--model", "sjko", "--preset", "twocircles", "--dry-run", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["iterations"] == 50_000 and report["config"]["cost_scale"] == "per_coordinate"

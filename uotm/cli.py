@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from dataclasses import fields
+from pathlib import Path
 
 from .data.toy import TOY_NAMES
 from .psi import PSI_NAMES
@@ -182,7 +183,11 @@ def _train_parser(sub) -> None:
                        description="Train UOTM (or S-JKO with --model sjko) on an image data set. The config is the "
                                    "preset's defaults for the model, then --config, then --set, then the flags. The "
                                    "run folder receives config.yaml, metrics.jsonl, samples-*.png and snapshot.pt.")
-    p.add_argument("--preset", choices=PRESET_NAMES, help="the experiment to start from")
+    from .sjko import TOY_PRESETS
+
+    p.add_argument("--preset", choices=PRESET_NAMES + tuple(TOY_PRESETS),
+                   help="the experiment to start from; the 2-D presets " + ", ".join(TOY_PRESETS)
+                        + " need --model sjko and run the toy S-JKO trainer (uotm.sjko)")
     p.add_argument("--model", choices=MODELS, help="uotm (default) or sjko: the S-JKO defaults of --preset "
                                                    "(phases of JKO steps; change them with --set sjko.KEY=VALUE, e.g. "
                                                    "sjko.phases=50); default: --config's model, else uotm")
@@ -204,9 +209,67 @@ def _train_parser(sub) -> None:
     p.set_defaults(func=_run_train)
 
 
+TOY_TRAIN_FLAGS = ("seed", "batch_size", "log_every")  # the train flags a toy S-JKO run also takes
+
+
+def _run_sjko_toy(args: argparse.Namespace) -> int:
+    """``train --model sjko --preset 25gaussian|twocircles|gaussian2d``: the toy S-JKO trainer on 2-D data. A run
+    takes minutes on a CPU, so it has no snapshot or DDP: it writes config.yaml, metrics.jsonl and phases.jsonl as
+    it goes, then samples.npy (2 000 points of the last law) and flow.png."""
+    from dataclasses import asdict, fields
+
+    import numpy as np
+    import yaml
+
+    from .sjko import TOY_PRESETS, SJKOToyConfig, sample, train_sjko_toy
+
+    if args.model != "sjko":
+        raise ValueError(f"--preset {args.preset} is a 2-D S-JKO preset: add --model sjko (UOTM's 2-D runs are "
+                         "`python -m uotm toy`)")
+    if args.resume or args.config:
+        raise ValueError("2-D S-JKO runs take minutes and keep no snapshot: --resume and --config are for image runs; "
+                         "change the preset with --set KEY=VALUE")
+    extra = [n for n in TRAIN_FLAGS if getattr(args, n) is not None and n not in TOY_TRAIN_FLAGS]
+    if extra:
+        raise ValueError(f"--{', --'.join(n.replace('_', '-') for n in extra)} do(es) not apply to a 2-D S-JKO run; "
+                         f"use --set KEY=VALUE with a key of {sorted(f.name for f in fields(SJKOToyConfig))}")
+    values = asdict(TOY_PRESETS[args.preset])
+    for name in TOY_TRAIN_FLAGS:
+        if getattr(args, name) is not None:
+            values[name] = getattr(args, name)
+    for item in args.settings:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or key not in values:
+            raise ValueError(f"--set takes KEY=VALUE with a key of {sorted(values)}, not {item!r}")
+        values[key] = yaml.safe_load(text) if values[key] is None else _parse_value(text, values[key], key)
+    cfg = SJKOToyConfig.from_dict(values)
+    cfg.validate()
+    run_dir = args.run_dir or os.path.join("runs", f"sjko-{args.preset}")
+    if args.dry_run:
+        report = {"config": asdict(cfg), "run_dir": run_dir,
+                  "iterations": (cfg.first_iterations or cfg.iterations) + (cfg.phases - 1) * cfg.iterations}
+        print(json.dumps(report) if args.json else yaml.safe_dump(report, sort_keys=False).rstrip())
+        return 0
+    out = Path(run_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"--run-dir {run_dir!r} exists and is not an empty folder; choose another")
+    out.mkdir(parents=True, exist_ok=True)
+    run = train_sjko_toy(cfg, out, progress=not args.quiet)
+    np.save(out / "samples.npy", sample(run, 2000))
+    from .plots import plot_sjko_flow
+
+    plot_sjko_flow(run, out / "flow.png")
+    print(f"trained {len(run.phases)} JKO steps in {run.seconds:.1f} s; outputs in {run_dir}")
+    return 0
+
+
 def _run_train(args: argparse.Namespace) -> int:
+    from .sjko import TOY_PRESETS
     from .train import parameter_counts, train
 
+    if args.preset in TOY_PRESETS:
+        return _run_sjko_toy(args)
     cfg = image_config(args.preset, args.config, args.run_dir, args.resume, args.settings, model=args.model,
                        **{name: getattr(args, name) for name in TRAIN_FLAGS})
     if cfg.model == "sjko" and args.epochs is not None:

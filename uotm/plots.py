@@ -94,3 +94,33 @@ def plot_toy_run(run: "ToyRun", out_dir: Path) -> list[Path]:
         plot_losses(ax, run.metrics)
         save(fig, "losses.png")
     return paths
+
+
+def plot_sjko_flow(run, path: Path, max_panels: int = 5) -> Path:
+    """The flow of a toy S-JKO run: the data, then :math:`\\mu_k` after evenly spaced phases (2-D: first two
+    coordinates). Written atomically to ``path``."""
+    plt = _pyplot()
+    K = len(run.phases)
+    shown = sorted(set(np.linspace(0, K - 1, min(max_panels, K)).round().astype(int).tolist()))
+    fig, axes = plt.subplots(1, len(shown) + 1, figsize=(2.8 * (len(shown) + 1), 3.0), layout="constrained",
+                             sharex=True, sharey=True)
+    data = run.data if run.data is not None else np.empty((0, 2))
+    axes[0].scatter(data[:, 0], data[:, 1], s=2, c="tab:orange")
+    axes[0].set_title("data", fontsize=9)
+    for ax, k in zip(axes[1:], shown):
+        pts = run.phases[k].points
+        ax.scatter(data[:, 0], data[:, 1], s=2, c="tab:orange", alpha=0.2)
+        ax.scatter(pts[:, 0], pts[:, 1], s=2, c="tab:blue")
+        ax.set_title(f"$\\mu_{{{k + 1}}}$ (after phase {k})", fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("$y_1$")
+        ax.set_aspect("equal")
+    axes[0].set_ylabel("$y_2$")
+    c = run.config
+    fig.suptitle(f"S-JKO ({c.scheme}, {c.loss}), h={c.h:g} ({c.cost_scale}) → {c.target}", fontsize=10)
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
