@@ -217,6 +217,29 @@ def update_ema(state: TrainState) -> None:
         torch._foreach_copy_(lists["ema_buffers"], lists["map_buffers"])
 
 
+def _potential_update(state: TrainState, y: Tensor, t_x: Tensor, amp, loss_fn) -> tuple[Tensor, ...]:
+    """The potential's step shared by UOTM and S-JKO: ``v`` on the real batch ``y`` and on the transported batch
+    ``t_x`` (a constant), the model's loss ``loss_fn(v_real, v_fake)`` plus R1 on ``y`` on the iterations that take
+    it (``r1_every``), one optimiser step. Returns ``(loss_v, r1, v_real, v_fake)`` (v in fp32)."""
+    cfg = state.cfg
+    r1_on = cfg.r1_gamma > 0 and state.step % state.r1_every == 0
+    y = y.detach().requires_grad_(r1_on)
+    potential = state.compiled.get("potential_ddp", state.potential_ddp)
+    with amp:
+        v_real = (state.potential_ddp if r1_on else potential)(y)  # R1's double backward: eager
+        v_fake = potential(t_x)
+    v_real, v_fake = v_real.float(), v_fake.float()
+    loss_v = loss_fn(v_real, v_fake)
+    if r1_on:
+        r1 = r1_penalty(v_real, y, cfg.r1_gamma * state.r1_every)
+    else:
+        r1 = torch.zeros((), device=state.device)
+    state.opt_potential.zero_grad(set_to_none=True)
+    (loss_v + r1).backward(inputs=state._lists["potential"])
+    state.opt_potential.step()
+    return loss_v, r1, v_real, v_fake
+
+
 def train_step(state: TrainState, y: Tensor) -> dict[str, Tensor]:
     """One UOTM iteration on this process's real batch ``y`` (b, C, H, W) in [−1, 1]: a potential step, a map
     step, an EMA update. Returns the detached losses as 0-d tensors on the device (no host synchronisation):
@@ -240,21 +263,9 @@ def train_step(state: TrainState, y: Tensor) -> dict[str, Tensor]:
     x, z = _draw(state, b)
     with torch.no_grad(), amp:
         t_x = fast.get("map", state.transport_map)(x, z)
-    r1_on = cfg.r1_gamma > 0 and state.step % state.r1_every == 0
-    y = y.detach().requires_grad_(r1_on)
-    potential = fast.get("potential_ddp", state.potential_ddp)
-    with amp:
-        v_real = (state.potential_ddp if r1_on else potential)(y)  # R1's double backward: eager
-        v_fake = potential(t_x)
-    v_real, v_fake = v_real.float(), v_fake.float()
-    loss_v = potential_loss(v_real, v_fake, x, t_x.float(), cfg.tau, cfg.phi1, cfg.phi2, cfg.reference_half_tau)
-    if r1_on:
-        r1 = r1_penalty(v_real, y, cfg.r1_gamma * state.r1_every)
-    else:
-        r1 = torch.zeros((), device=state.device)
-    state.opt_potential.zero_grad(set_to_none=True)
-    (loss_v + r1).backward(inputs=state._lists["potential"])
-    state.opt_potential.step()
+    loss_v, r1, v_real, v_fake = _potential_update(
+        state, y, t_x, amp,
+        lambda vr, vf: potential_loss(vr, vf, x, t_x.float(), cfg.tau, cfg.phi1, cfg.phi2, cfg.reference_half_tau))
 
     # map step: fresh x, z; the potential's weights get no gradient
     x, z = _draw(state, b)
@@ -298,21 +309,8 @@ def sjko_step(state: TrainState, y: Tensor) -> dict[str, Tensor]:
         y = y + sigma * _draw_like(state, tuple(y.shape))
         if state.channels_last:
             y = y.contiguous(memory_format=torch.channels_last)
-    r1_on = cfg.r1_gamma > 0 and state.step % state.r1_every == 0
-    y = y.requires_grad_(r1_on)
-    potential = fast.get("potential_ddp", state.potential_ddp)
-    with amp:
-        v_real = (state.potential_ddp if r1_on else potential)(y)  # R1's double backward: eager
-        v_fake = potential(t_x)
-    v_real, v_fake = v_real.float(), v_fake.float()
-    loss_v = sj.potential_loss(v_real, v_fake, sc.loss)
-    if r1_on:
-        r1 = r1_penalty(v_real, y, cfg.r1_gamma * state.r1_every)
-    else:
-        r1 = torch.zeros((), device=state.device)
-    state.opt_potential.zero_grad(set_to_none=True)
-    (loss_v + r1).backward(inputs=state._lists["potential"])
-    state.opt_potential.step()
+    loss_v, r1, v_real, v_fake = _potential_update(state, y, t_x, amp,
+                                                   lambda vr, vf: sj.potential_loss(vr, vf, sc.loss))
 
     # map step: fresh x, z for the map and z' for the old map; the potential's weights get no gradient
     x, z = _draw(state, b)
