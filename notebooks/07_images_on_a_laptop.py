@@ -114,6 +114,7 @@ from scipy.linalg import LinAlgWarning
 
 from uotm import metrics
 from uotm.data.images import TensorImages, make_dataset, to_signed
+from uotm.plots import image_grid
 from uotm.presets import preset
 from uotm.sample import generate
 from uotm.train import parameter_counts, read_metrics, train
@@ -162,13 +163,6 @@ def foreign_shapes(n: int, size: int, seed: int) -> torch.Tensor:
     return torch.as_tensor(np.stack(out))[:, None]
 
 
-def grid_image(images: torch.Tensor, nrow: int = 8) -> np.ndarray:
-    """uint8 images (n, 1, H, W) as one array of rows of ``nrow``, with a grey border; blank cells fill the last row."""
-    tiles = torch.nn.functional.pad(images[:, 0].float(), (1, 1, 1, 1), value=128)
-    blank = torch.full_like(tiles[:1], 128).expand((-len(tiles)) % nrow, -1, -1)
-    tiles = torch.cat([tiles, blank])
-    rows = [torch.cat(list(tiles[k:k + nrow]), dim=1) for k in range(0, len(tiles), nrow)]
-    return torch.cat(rows, dim=0).numpy()
 
 
 base = preset("digits", data_root=data_root)
@@ -192,7 +186,7 @@ assert norm2[is_foreign].mean() > norm2[~is_foreign].mean()
 fig, axes = plt.subplots(1, 2, figsize=(10, 2.4))
 shown = f"the {n_foreign} foreign shapes" + (" (first 20)" if n_foreign > 20 else "")
 for ax, images, title in ((axes[0], digits.images[:20], "training digits (first 20)"), (axes[1], foreign[:20], shown)):
-    ax.imshow(grid_image(images, nrow=10), cmap="gray", vmin=0, vmax=255)
+    ax.imshow(image_grid(images, nrow=10), cmap="gray", vmin=0, vmax=255)
     ax.set_title(title)
     ax.axis("off")
 fig.tight_layout()
@@ -238,7 +232,7 @@ assert fid_held_out < yardsticks[f"pixel Gaussian (n={len(held_out)})"]
 fig, axes = plt.subplots(1, 2, figsize=(12, 2.6))
 for ax, images, title in ((axes[0], held_out.images[:32], "held-out digits"),
                           (axes[1], gaussian_digits(32, seed), "samples of the pixel Gaussian")):
-    ax.imshow(grid_image(images, nrow=16), cmap="gray", vmin=0, vmax=255)
+    ax.imshow(image_grid(images, nrow=16), cmap="gray", vmin=0, vmax=255)
     ax.set_title(title, fontsize=10)
     ax.axis("off")
 fig.tight_layout()
@@ -306,7 +300,7 @@ for name, r in runs.items():
 for name, r in runs.items():
     fig, axes = plt.subplots(1, len(checkpoints), figsize=(2.3 * len(checkpoints), 3.0), layout="constrained")
     for ax, stop, grid, fid_value in zip(np.atleast_1d(axes), r["steps"], r["grids"], r["fid"]):
-        ax.imshow(grid_image(grid), cmap="gray", vmin=0, vmax=255)
+        ax.imshow(image_grid(grid), cmap="gray", vmin=0, vmax=255)
         ax.set_title(f"iteration {stop}\nproxy FID {fid_value:.1f}", fontsize=9)
         ax.axis("off")
     fig.suptitle(f"{name}: samples of the EMA map from fixed noise", fontsize=11)
@@ -378,7 +372,7 @@ with torch.no_grad():
 confident = (probs.max(1).values > 0.9).float().mean().item()
 real_confident = (real_probs.max(1).values > 0.9).float().mean().item()
 class_share = np.bincount(probs.argmax(1).numpy(), minlength=10) / len(final)
-print(f"UOTM proxy FID over training: " + ", ".join(f"{f:.1f}" for f in uotm["fid"])
+print("UOTM proxy FID over training: " + ", ".join(f"{f:.1f}" for f in uotm["fid"])
       + f"; pixel Gaussian {fid_gaussian:.1f}; held-out digits {fid_held_out:.1f}")
 print(f"last iterate of the map: {uotm['fid_last_iterate']:.1f} (EMA map: {uotm['fid'][-1]:.1f})")
 print(f"labelled with probability > 0.9: {100 * confident:.0f}% of the samples ({100 * real_confident:.0f}% of the "
@@ -513,7 +507,7 @@ fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 2.2), squeeze=Fal
 for ax, (name, rep) in zip(axes[0], reproduction.items()):
     if len(rep["flagged"]):
         pair = torch.cat([rep["flagged"], rep["their_nearest"]])
-        ax.imshow(grid_image(pair, nrow=len(rep["flagged"])), cmap="gray", vmin=0, vmax=255)
+        ax.imshow(image_grid(pair, nrow=len(rep["flagged"])), cmap="gray", vmin=0, vmax=255)
     else:
         ax.text(0.5, 0.5, "no sample flagged", ha="center", va="center", transform=ax.transAxes)
     ax.set_title(f"{name}: {rep['loose']} flagged (loose), {rep['strict']} (strict)", fontsize=9)

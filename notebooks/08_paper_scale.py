@@ -48,8 +48,6 @@ runs_root = "../_build/runs/08_paper_scale"  # run folders (the CPU stand-in is 
 
 # %%
 import json
-import math
-import os
 import shutil
 import subprocess
 import sys
@@ -67,7 +65,6 @@ from uotm import presets as uotm_presets
 from uotm.data.images import make_dataset
 from uotm.dist import launch, launch_command
 from uotm.nets import build_networks
-from uotm.sample import sample, save_npz
 from uotm.train import read_metrics
 
 torch.set_num_threads(1)  # the machines that build this book share their cores

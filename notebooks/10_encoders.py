@@ -133,6 +133,7 @@ warnings.filterwarnings("ignore", category=LinAlgWarning)  # a singular covarian
 from uotm import metrics
 from uotm.data.images import make_dataset, to_signed
 from uotm.data.toy import make_distribution
+from uotm.plots import image_grid
 from uotm.presets import preset
 from uotm.wae import WAEConfig, mmd_imq, random_vegan_problem, squared_error, train_wae, vegan_sides
 
@@ -402,18 +403,13 @@ for name, value in fid.items():
     print(f"proxy FID, {name:<32} (n={n_img:>4}) {value:7.2f}")
 
 # %%
-def grid(images: torch.Tensor, nrow: int) -> np.ndarray:
-    """Images (n, 1, H, W) in [-1, 1] as one array of rows of ``nrow`` with a grey border."""
-    tiles = torch.nn.functional.pad(images[:, 0].float(), (1, 1, 1, 1), value=0.0)
-    rows = [torch.cat(list(tiles[k:k + nrow]), dim=1) for k in range(0, len(tiles) - nrow + 1, nrow)]
-    return torch.cat(rows, dim=0).numpy()
-
-
 pairs = torch.cat([torch.cat([x_held[k:k + 16], recon[k:k + 16]]) for k in (0, 16)])
 fig, axes = plt.subplots(1, 3, figsize=(16, 3.6), gridspec_kw={"width_ratios": [16, 10, 10]})
-for ax, img, title in ((axes[0], grid(pairs, 16), "held-out digits (rows 1, 3) and their reconstructions (2, 4)"),
-                       (axes[1], grid(samples[:40], 10), "WAE samples G(Z), Z ~ N(0, I)"),
-                       (axes[2], grid(pixel_gaussian(40, seed), 10), "samples of the pixel Gaussian")):
+panels = ((pairs, 16, "held-out digits (rows 1, 3) and their reconstructions (2, 4)"),
+          (samples[:40], 10, "WAE samples G(Z), Z ~ N(0, I)"),
+          (pixel_gaussian(40, seed), 10, "samples of the pixel Gaussian"))
+for ax, (images, nrow, title) in zip(axes, panels):
+    img = image_grid(images, nrow, border=0.0)  # images in [-1, 1]: a frame of 0 is mid-grey
     ax.imshow(img, cmap="gray", vmin=-1, vmax=1)
     ax.set_title(title, fontsize=9)
     ax.axis("off")

@@ -79,7 +79,6 @@ data_root = "../_build/uotm-data"  # cache of the digits classifier (shared with
 runs_root = "../_build/runs/11_comparison"  # run folders of the image trainer, replaced on every execution
 
 # %%
-import dataclasses
 import math
 import shutil
 import tempfile
@@ -101,6 +100,7 @@ from uotm import metrics
 from uotm.data.images import make_dataset, to_signed
 from uotm.data.toy import make_distribution
 from uotm.exact import Plan, solve_uot, squared_distances, w2_squared
+from uotm.plots import image_grid
 from uotm.presets import preset
 from uotm.sample import generate
 from uotm.sjko import SJKOToyConfig, sample as sjko_sample, train_sjko_toy
@@ -428,17 +428,12 @@ for r, problem in enumerate(problems):
         ax.tick_params(labelsize=7)
 
 
-def grid_image(images: torch.Tensor, nrow: int = 4) -> np.ndarray:
-    """uint8 images (n, 1, H, W), n a multiple of ``nrow``, as one array with a grey border around each."""
-    tiles = torch.nn.functional.pad(images[:, 0].float(), (1, 1, 1, 1), value=128)
-    rows_ = [torch.cat(list(tiles[k:k + nrow]), dim=1) for k in range(0, len(tiles), nrow)]
-    return torch.cat(rows_, dim=0).numpy()
 
 
-axes[2, 0].imshow(grid_image(digits.images[:24]), cmap="gray", vmin=0, vmax=255)
+axes[2, 0].imshow(image_grid(digits.images[:24], nrow=4), cmap="gray", vmin=0, vmax=255)
 axes[2, 0].set_title(f"digits: training images\n(held-out proxy FID {fid_held_out:.1f})", fontsize=8)
 for c, model in enumerate(MODELS, start=1):
-    axes[2, c].imshow(grid_image(digit_samples[model][:24]), cmap="gray", vmin=0, vmax=255)
+    axes[2, c].imshow(image_grid(digit_samples[model][:24], nrow=4), cmap="gray", vmin=0, vmax=255)
     axes[2, c].set_title(f"{model}\nproxy FID {fid_digits[model]:.1f}", fontsize=8)
 for ax in axes[2]:
     ax.axis("off")

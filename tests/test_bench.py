@@ -30,13 +30,6 @@ FIELDS = {"preset", "device", "device_type", "torch", "cuda", "precision", "prec
 SMALL = dict(base_channels=8, potential_channels=8, z_emb_dim=16, z_dim=8)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 class MatmulConvFlops(TorchDispatchMode):
     """An independent count: every aten op that reaches the dispatcher, priced by the flop registry's formulas."""

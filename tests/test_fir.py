@@ -11,14 +11,6 @@ from uotm.nets.fir import (FIR_KERNEL, binomial_order, conv_downsample, downsamp
 BINOMIAL = [(1, 1), (1, 2, 1), (1, 3, 3, 1), (1, 4, 6, 4, 1), (2, 6, 6, 2)]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread is as fast, and far faster than two on cores that other jobs share."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def rand(*shape, seed=0):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)

@@ -7,13 +7,6 @@ from uotm.data.images import BatchOrder, TensorImages, batches, make_dataset
 from uotm.presets import preset
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def test_digits_are_uint8_resized_with_labels_and_a_disjoint_held_out_split():
     cfg = preset("digits")

@@ -10,13 +10,6 @@ from uotm.data.images import make_dataset
 from uotm.presets import preset
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="module")
 def random_inception():

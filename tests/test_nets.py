@@ -14,14 +14,6 @@ from uotm.presets import preset
 REFERENCE_COUNTS = {"cifar10": (44_820_611, 12_247_809), "celeba_256": (37_983_299, 26_881_537)}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread is as fast, and far faster than two on cores that other jobs share."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def n_params(module):
     return sum(p.numel() for p in module.parameters())

@@ -24,13 +24,6 @@ from uotm.train import load_config, make_state, read_metrics, save_config, train
 from test_train import _free_port, build_tiny, losses_of, snapshot, tiny_data  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def sjko_cfg(sjko=None, **kw):
     """Tiny S-JKO runs: 3 phases of 4, 3 and 3 iterations (10 in all) on batches of 16 (4 per epoch of tiny_data)."""

@@ -19,13 +19,6 @@ from uotm.train import load_config, make_state, read_metrics, train, train_step
 TIMING = ("sec_per_iter", "seconds")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 class TinyMap(nn.Module):
     """A stand-in for the NCSN++ map: T(x, z) = tanh(conv(silu(conv(x) + emb(z))))."""

@@ -124,3 +124,21 @@ def plot_sjko_flow(run, path: Path, max_panels: int = 5) -> Path:
     plt.close(fig)
     tmp.replace(path)
     return path
+
+
+def image_grid(images, nrow: int = 8, border: float = 128.0) -> np.ndarray:
+    """Single-channel images ``(n, 1, H, W)`` (uint8 or float, a tensor or an array) as one 2-D array for ``imshow``:
+    rows of ``nrow`` tiles, each inside a one-pixel frame of value ``border`` (128: grey for uint8 images; 0: grey
+    for images in [-1, 1]); blank tiles of that value fill the last row."""
+    import torch
+
+    images = torch.as_tensor(images)
+    if images.dim() != 4 or images.shape[1] != 1:
+        raise ValueError(f"images must have shape (n, 1, H, W), got {tuple(images.shape)}")
+    if not isinstance(nrow, int) or nrow < 1:
+        raise ValueError(f"nrow must be a positive integer, got {nrow!r}")
+    tiles = torch.nn.functional.pad(images[:, 0].float(), (1, 1, 1, 1), value=border)
+    blank = torch.full_like(tiles[:1], border).expand((-len(tiles)) % nrow, -1, -1)
+    tiles = torch.cat([tiles, blank])
+    rows = [torch.cat(list(tiles[k:k + nrow]), dim=1) for k in range(0, len(tiles), nrow)]
+    return torch.cat(rows, dim=0).numpy()

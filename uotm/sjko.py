@@ -32,14 +32,23 @@ the authors' one-generator scheme or the naive one-map-per-step baseline on 2-D 
 
 from __future__ import annotations
 
+import json
 import math
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
 
+from .data.toy import TOY_NAMES, make_distribution
 from .losses import _flat
+from .nets.toy import ResidualMLP, ToyMap, ToyPotential, _head
 from .psi import PSI, PsiConjugate
+from .toy import write_atomic
 
 Tensor = torch.Tensor
 
@@ -178,17 +187,6 @@ def gaussian_jko_iterates(m0, s0, b, sigma, h: float, num_steps: int) -> tuple[n
 # Both schemes draw their random numbers in the same order, so at phase 0 (where they are the same algorithm) they
 # give the same result bit for bit. Every draw comes from one seeded :class:`torch.Generator`.
 
-import json  # noqa: E402
-import os  # noqa: E402
-import time  # noqa: E402
-from dataclasses import asdict, dataclass, field, fields, replace  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from torch import nn  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
-
-from .data.toy import TOY_NAMES, make_distribution  # noqa: E402
-from .nets.toy import ResidualMLP, ToyMap, ToyPotential, _head  # noqa: E402
 
 SCHEMES = ("sjko", "naive")
 NORMAL_TARGET = "normal"  # a Gaussian target given by target_mean and target_cov
@@ -462,16 +460,10 @@ def sample(run: SJKOToyRun, n: int, phase: int | None = None, seed: int = 0) -> 
     return _draw(run.config, d, _phase_nets(run, phase), n, torch.Generator().manual_seed(seed)).numpy()
 
 
-def _write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def save_sjko_config(config: SJKOToyConfig, path: str | Path) -> None:
     import yaml
 
-    _write_atomic(Path(path), lambda p: p.write_text(yaml.safe_dump(asdict(config), sort_keys=False)))
+    write_atomic(Path(path), lambda p: p.write_text(yaml.safe_dump(asdict(config), sort_keys=False)))
 
 
 def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progress: bool = True) -> SJKOToyRun:

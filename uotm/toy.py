@@ -114,7 +114,9 @@ class ToyRun:
         return (acc / num_z).numpy()
 
 
-def _write_atomic(path: Path, write) -> None:
+def write_atomic(path: Path, write) -> None:
+    """Write ``path`` through ``write(tmp)`` on a temporary file beside it, then rename it into place (a crash
+    never leaves a half-written file)."""
     tmp = path.with_name(f".{path.name}.tmp")
     write(tmp)
     os.replace(tmp, path)
@@ -123,7 +125,7 @@ def _write_atomic(path: Path, write) -> None:
 def save_config(config: ToyConfig, path: Path) -> None:
     import yaml
 
-    _write_atomic(path, lambda p: p.write_text(yaml.safe_dump(asdict(config), sort_keys=False)))
+    write_atomic(path, lambda p: p.write_text(yaml.safe_dump(asdict(config), sort_keys=False)))
 
 
 def _iteration(
@@ -233,12 +235,12 @@ def write_outputs(run: ToyRun, out_dir: str | Path) -> list[Path]:
     written = []
     for name, arr in (("source", run.source), ("transported", run.transported), ("target", run.target)):
         path = out / f"{name}.npy"
-        _write_atomic(path, lambda p, a=arr: np.save(open(p, "wb"), a))
+        write_atomic(path, lambda p, a=arr: np.save(open(p, "wb"), a))
         written.append(path)
     ckpt = {"transport_map": run.transport_map.state_dict(), "potential": run.potential.state_dict(),
             "config": asdict(run.config), "seconds": run.seconds}
     path = out / "checkpoint.pt"
-    _write_atomic(path, lambda p: torch.save(ckpt, p))
+    write_atomic(path, lambda p: torch.save(ckpt, p))
     written.append(path)
     from .plots import plot_toy_run
 
