@@ -16,6 +16,7 @@ reports any warning.
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import subprocess
 import sys
@@ -101,6 +102,32 @@ def jupyter_book_command() -> list[str]:
             "--all", "-W", "-n", "--keep-going"]
 
 
+def render_page(notebook: Path, out: Path) -> tuple[Path, list[str]]:
+    """Render one executed chapter as a one-page site under ``out``/_build/html. Returns the page and the build's
+    warnings, less those about references to other chapters (which a one-page site cannot resolve)."""
+    src = out / "page_src"
+    if src.exists():
+        shutil.rmtree(src)
+    src.mkdir(parents=True)
+    shutil.copy2(notebook, src / notebook.name)
+    for name in ("references.bib", "bibliography.md"):  # citations need a bibliography in the site
+        shutil.copy2(BOOK / name, src / name)
+    (src / "_toc.yml").write_text(f"format: jb-book\nroot: {notebook.stem}\nchapters:\n  - file: bibliography\n")
+    cmd = jupyter_book_command()
+    cmd[2], cmd[6] = str(src), str(out)  # the source folder and --path-output
+    cmd = [c for c in cmd if c != "-W"]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    log = result.stdout + result.stderr
+    warnings = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line]
+    elsewhere = re.compile(r"undefined label|equation label .* not found|unknown document|Unknown target|"
+                           r"failed to create a cross reference|reference target not found")
+    warnings = [w for w in warnings if not elsewhere.search(w)]
+    page = out / "_build" / "html" / f"{notebook.stem}.html"
+    if result.returncode != 0 and not page.exists():
+        warnings.append(f"jupyter-book failed (exit status {result.returncode}): {log.strip()[-2000:]}")
+    return page, warnings
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", choices=("default", "ci"), default="default",
@@ -114,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     names = toc_chapters()
     status = 0
     if names and not args.skip_execute:
-        exec_args = ["--params", args.params, "--cell-timeout", str(args.cell_timeout), "--only", *names]
+        exec_args = ["--params", args.params, "--cell-timeout", str(args.cell_timeout), *names]
         if execute.main(exec_args) != 0:
             status = 1
     missing, with_errors = place_executed(names)

@@ -1,30 +1,51 @@
-"""Execute the book's chapters: notebooks/NAME.py (Jupytext percent format) -> _build/executed/NAME.ipynb.
+"""Execute the book's chapters: notebooks/NAME.py (Jupytext percent format), run by papermill.
 
-Each chapter is converted to a notebook with jupytext and run by papermill with the kernel "python3" of the
-environment running this script, from the folder notebooks/ (so relative paths in a chapter are relative to it).
-Parameters: ``--params default`` runs every chapter with the values in its cell tagged ``parameters``;
-``--params ci`` overrides them with ci/params/NAME.yaml where that file exists.
+    python ci/execute.py                                   # every chapter, default parameters -> _build/executed/
+    python ci/execute.py --params ci                       # every chapter with ci/params/NAME.yaml
+    python ci/execute.py 04_learning_the_map -p epochs 12 -p taus "[0.01, 2.0]"   # -> _build/runs/NAME-<hash>/
+    python ci/execute.py 04_learning_the_map -f my_params.yaml --html     # and render the page as HTML
+
+Each chapter is converted to a notebook with jupytext and run with the kernel "python3" of the environment running
+this script, from the folder notebooks/. ``--params default`` keeps the values of the cell tagged ``parameters``;
+``--params ci`` overrides them with ci/params/NAME.yaml. ``-p KEY VALUE`` (VALUE read as YAML) and ``-f FILE`` set
+parameters of one chapter; every name and type is checked against its parameters cell before anything runs, and
+such a run goes to its own folder _build/runs/NAME-<hash of the parameters>/. With custom parameters the claims
+about trained networks (``check_networks``) are measured but not asserted, unless ``-p check_networks true``.
+
+The executed notebook opens with one line written by the run: the parameter set, the seed, the package version and
+commit, the date and the run time (and, for the CI parameters, that the claims are not checked at that size).
 
 A chapter that fails is still written (papermill marks the failing cell), the other chapters still run, and the
-script exits with status 1 after naming every failing chapter and cell.
-
-    python ci/execute.py                         # every chapter, default parameters
-    python ci/execute.py --params ci --only 01_optimal_transport
+script exits with status 1 after naming every failing chapter and cell. Bad input stops with one sentence, exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import datetime
+import difflib
+import hashlib
+import json
 import os
+import re
+import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 PARAMS_DIR = ROOT / "ci" / "params"
 OUT_DIR = ROOT / "_build" / "executed"
+RUNS_DIR = ROOT / "_build" / "runs"
 KERNEL = "python3"
+CHECK_PARAMETER = "check_networks"
+
+
+class UsageError(Exception):
+    """Bad input from the command line: reported as one sentence, exit status 2."""
 
 
 def chapter_names() -> list[str]:
@@ -32,19 +53,123 @@ def chapter_names() -> list[str]:
     return sorted(p.stem for p in NOTEBOOKS.glob("*.py") if not p.name.startswith("_"))
 
 
-def load_params(name: str, mode: str) -> dict:
-    """The parameter overrides of chapter ``name`` for ``mode`` ("default": none; "ci": ci/params/NAME.yaml)."""
-    if mode == "default":
-        return {}
+def parameter_defaults(name: str) -> dict:
+    """The names and values assigned in chapter ``name``'s cell tagged ``parameters`` (literals only)."""
+    import jupytext
+
+    nb = jupytext.read(NOTEBOOKS / f"{name}.py")
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    if len(cells) != 1:
+        raise UsageError(f"notebooks/{name}.py has {len(cells)} cells tagged 'parameters'; it needs exactly one")
+    defaults = {}
+    for node in ast.parse(cells[0].source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                defaults[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                defaults[node.targets[0].id] = None  # not a literal: any type is accepted
+    return defaults
+
+
+def load_ci_params(name: str) -> dict:
+    """The overrides of ci/params/NAME.yaml (none where that file does not exist)."""
     path = PARAMS_DIR / f"{name}.yaml"
     if not path.exists():
         return {}
+    return read_yaml_mapping(path)
+
+
+def read_yaml_mapping(path: Path) -> dict:
     import yaml
 
-    params = yaml.safe_load(path.read_text()) or {}
+    try:
+        params = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise UsageError(f"cannot read {path}: {' '.join(str(err).split())}") from None
+    params = params or {}
     if not isinstance(params, dict):
-        raise ValueError(f"{path} must hold a mapping of parameter names to values, got {type(params).__name__}")
+        raise UsageError(f"{path} must hold a mapping of parameter names to values, not a {type(params).__name__}")
     return params
+
+
+def parse_value(text: str):
+    """A ``-p`` value, read as YAML (as papermill's ``-y`` does): ``12``, ``0.5``, ``[0.01, 2.0]``, ``kl``, ``true``."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _type_name(value) -> str:
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "a mapping", type(None): "None"}.get(type(value), type(value).__name__)
+
+
+def check_overrides(name: str, overrides: dict, defaults: dict, source: str) -> dict:
+    """Check every override's name and type against the chapter's parameters; return them (ints widened to float
+    where the default is a float). Raises UsageError with one sentence on the first bad one."""
+    checked = {}
+    for key, value in overrides.items():
+        if key not in defaults:
+            close = difflib.get_close_matches(str(key), list(defaults), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; it has {', '.join(defaults)}"
+            raise UsageError(f"{source} sets {key!r}, which is not a parameter of {name}{hint}")
+        default = defaults[key]
+        ok = (default is None or type(value) is type(default)
+              or (isinstance(default, float) and type(value) is int)
+              or (isinstance(default, (list, tuple)) and isinstance(value, (list, tuple))))
+        if not ok:
+            raise UsageError(f"{source} sets {key!r} to {value!r}, but {name} expects {_type_name(default)} "
+                             f"there (its default is {default!r})")
+        checked[key] = float(value) if isinstance(default, float) and type(value) is int else value
+    return checked
+
+
+@dataclass
+class RunPlan:
+    """What one execution of one chapter runs with."""
+
+    name: str
+    params_set: str  # "default", "ci" or "custom"
+    overrides: dict
+    out: Path
+
+    @property
+    def notebook(self) -> Path:
+        return self.out / f"{self.name}.ipynb"
+
+
+def params_hash(overrides: dict) -> str:
+    return hashlib.sha256(json.dumps(overrides, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def plan_runs(names: list[str], params_set: str, custom: dict, out: Path | None) -> list[RunPlan]:
+    """Resolve what each chapter runs with; every check happens here, before anything runs."""
+    known = chapter_names()
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise UsageError(f"there is no chapter {name!r} in notebooks/{hint}")
+    if custom and len(names) != 1:
+        raise UsageError("-p and -f set the parameters of one chapter: name exactly one chapter")
+    plans = []
+    for name in names:
+        defaults = parameter_defaults(name)
+        overrides = {}
+        if params_set == "ci":
+            overrides = check_overrides(name, load_ci_params(name), defaults, f"ci/params/{name}.yaml")
+        label = params_set
+        if custom:
+            overrides.update(check_overrides(name, custom, defaults, "the command line"))
+            if CHECK_PARAMETER in defaults and CHECK_PARAMETER not in custom:
+                overrides[CHECK_PARAMETER] = False
+            label = "custom"
+        where = out if out is not None else (RUNS_DIR / f"{name}-{params_hash(overrides)}" if custom else OUT_DIR)
+        plans.append(RunPlan(name, label, overrides, where))
+    return plans
 
 
 def check_kernel() -> None:
@@ -54,7 +179,7 @@ def check_kernel() -> None:
     try:
         spec = KernelSpecManager().get_kernel_spec(KERNEL)
     except NoSuchKernel:
-        raise SystemExit(f"no Jupyter kernel named {KERNEL!r}: install ipykernel in {sys.prefix}") from None
+        raise UsageError(f"no Jupyter kernel named {KERNEL!r}: install ipykernel in {sys.prefix}") from None
     exe = spec.argv[0]
     # jupyter_client replaces a bare "python"/"python3"/"python3.X" by the running interpreter (sys.executable).
     bare = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
@@ -62,10 +187,8 @@ def check_kernel() -> None:
         return
     # Compare the folders, not the resolved files: a virtual environment's python is a link to the base one.
     if Path(exe).absolute().parent != Path(sys.executable).absolute().parent:
-        raise SystemExit(
-            f"the kernel {KERNEL!r} ({spec.resource_dir}) runs {exe}, not this interpreter {sys.executable}; "
-            f"remove that kernel spec or run this script with {exe}"
-        )
+        raise UsageError(f"the kernel {KERNEL!r} ({spec.resource_dir}) runs {exe}, not this interpreter "
+                         f"{sys.executable}; remove that kernel spec or run this script with {exe}")
 
 
 def first_line(source: str) -> str:
@@ -106,75 +229,167 @@ def describe_failure(nb_path: Path, error: Exception) -> str:
     return f"{where}: {ename}: {' '.join(evalue.split())}"
 
 
-def execute_chapter(name: str, mode: str, cell_timeout: int) -> tuple[bool, float, str]:
+def package_version() -> str:
+    found = re.search(r'^__version__ = "([^"]+)"', (ROOT / "uotm" / "__init__.py").read_text(), flags=re.M)
+    return found.group(1) if found else "unknown"
+
+
+def git_commit() -> str:
+    """The checkout's commit (short hash), with "+changes" when tracked files differ from it; "unknown" outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
+
+
+def run_info(plan: RunPlan, seconds: float, ok: bool) -> dict:
+    params = {**parameter_defaults(plan.name), **plan.overrides}
+    return {"chapter": plan.name, "params": plan.params_set, "overrides": plan.overrides,
+            "seed": params.get("seed"), "claims_checked": bool(params.get(CHECK_PARAMETER, True)),
+            "version": package_version(), "commit": git_commit(),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+            "seconds": round(seconds, 1), "ok": ok}
+
+
+def banner(info: dict) -> str:
+    """The line that opens an executed chapter (MyST Markdown)."""
+    what = {"default": "the default parameters", "ci": "the small CI parameters",
+            "custom": "custom parameters"}[info["params"]]
+    if info["params"] == "custom" and info["overrides"]:
+        what += " (" + ", ".join(f"`{k}={v!r}`" for k, v in info["overrides"].items()) + ")"
+    seed = f", seed {info['seed']}" if info["seed"] is not None else ""
+    line = (f"**This page is a run** of `notebooks/{info['chapter']}.py` with {what}{seed}: uotm {info['version']} "
+            f"at commit `{info['commit']}`, on {info['date']}, in {info['seconds']:.0f} s. "
+            f"Re-run it: `python ci/execute.py {info['chapter']} -p seed 1`.")
+    if info["params"] == "ci":
+        return (":::{note}\n" + line + " The figures come from a short run, and the claims that the prose makes "
+                "about trained networks are **not checked** at this size; the book published from `main` is the "
+                "default run, where every claim is asserted.\n:::")
+    if not info["claims_checked"]:
+        line += " The claims about trained networks were measured but not asserted in this run."
+    return line
+
+
+def add_banner(path: Path, info: dict) -> None:
+    """Put the run's banner under the chapter's title (the first Markdown heading) and its facts in the metadata."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["uotm_run"] = info
+    text = banner(info)
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        lines = cell.source.splitlines()
+        heads = [k for k, line in enumerate(lines) if line.startswith("# ")]
+        if heads:
+            k = heads[0]
+            cell.source = "\n".join(lines[:k + 1] + ["", text, ""] + lines[k + 1:])
+            break
+    else:
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(text))
+    nbformat.write(nb, path)
+
+
+def execute_chapter(plan: RunPlan, cell_timeout: int) -> tuple[bool, float, str]:
     """Run one chapter. Returns (succeeded, seconds, message)."""
     import jupytext
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    source = NOTEBOOKS / f"{name}.py"
-    if not source.exists():
-        return False, 0.0, f"no such chapter: {source.relative_to(ROOT)}"
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    staged = ROOT / "_build" / "jupytext" / f"{name}.ipynb"
+    source = NOTEBOOKS / f"{plan.name}.py"
+    plan.out.mkdir(parents=True, exist_ok=True)
+    staged = ROOT / "_build" / "jupytext" / f"{plan.name}-{os.getpid()}.ipynb"
     staged.parent.mkdir(parents=True, exist_ok=True)
-    nb = jupytext.read(source)
-    jupytext.write(nb, staged, fmt="ipynb")
-    out = OUT_DIR / f"{name}.ipynb"
-    params = load_params(name, mode)
-    known = papermill.inspect_notebook(str(staged))
-    unknown = sorted(set(params) - set(known))
-    if unknown:
-        return False, 0.0, (f"ci/params/{name}.yaml sets {', '.join(unknown)}, which the cell tagged "
-                            f"'parameters' does not define (it defines {', '.join(known) or 'nothing'})")
+    jupytext.write(jupytext.read(source), staged, fmt="ipynb")
     start = time.perf_counter()
+    ok, message = True, ""
     try:
-        papermill.execute_notebook(
-            str(staged),
-            str(out),
-            parameters=params,
-            cwd=str(NOTEBOOKS),
-            kernel_name=KERNEL,
-            execution_timeout=cell_timeout,
-            progress_bar=False,
-            log_output=False,
-        )
+        papermill.execute_notebook(str(staged), str(plan.notebook), parameters=plan.overrides, cwd=str(NOTEBOOKS),
+                                   kernel_name=KERNEL, language="python", execution_timeout=cell_timeout,
+                                   progress_bar=False, log_output=False)
     except PapermillExecutionError as err:
-        return False, time.perf_counter() - start, describe_failure(out, err)
+        ok, message = False, describe_failure(plan.notebook, err)
     except Exception as err:  # a timeout or a dead kernel: papermill re-raises nbclient's error
-        return False, time.perf_counter() - start, describe_failure(out, err)
-    return True, time.perf_counter() - start, f"{len(params)} parameter override(s)" if params else "default parameters"
+        ok, message = False, describe_failure(plan.notebook, err)
+    finally:
+        staged.unlink(missing_ok=True)
+    seconds = time.perf_counter() - start
+    if plan.notebook.exists():
+        add_banner(plan.notebook, run_info(plan, seconds, ok))
+    if ok:
+        n = len(plan.overrides)
+        message = f"{n} parameter override(s)" if n else "default parameters"
+    return ok, seconds, message
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="Example: python ci/execute.py 04_learning_the_map -p epochs 12")
+    parser.add_argument("names", nargs="*", metavar="NAME", help="chapters to run (file stems in notebooks/); "
+                        "all of them when none is given")
+    parser.add_argument("--params", choices=("default", "ci"), default="default",
+                        help="default: the chapters' own parameters; ci: overrides from ci/params/NAME.yaml")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
+                        help="set one parameter of the chapter (VALUE read as YAML); repeat for more")
+    parser.add_argument("-f", "--parameters-file", metavar="FILE", help="a YAML file of parameters of the chapter")
+    parser.add_argument("--out", type=Path, help="folder for the executed notebook (default: _build/executed/, or "
+                        "_build/runs/NAME-<hash>/ with -p or -f)")
+    parser.add_argument("--html", action="store_true", help="also render each executed chapter as a one-page site "
+                        "in its output folder (_build/html/NAME.html there)")
+    parser.add_argument("--cell-timeout", type=int, default=600, help="seconds one cell may run (default 600)")
+    return parser.parse_args(argv)
+
+
+def render(plan: RunPlan) -> bool:
+    """Render the executed chapter as a one-page site; print where it is and any warning. True if none."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from build_book import render_page  # ci/build_book.py imports this module: import it only when needed
+
+    page, warnings = render_page(plan.notebook, plan.out)
+    for warning in warnings:
+        print(f"  {plan.name}: {' '.join(warning.split())}", file=sys.stderr)
+    print(f"page   {plan.name:<32} {page}" + (f"  ({len(warnings)} warning(s))" if warnings else ""), flush=True)
+    return not warnings
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", choices=("default", "ci"), default="default",
-                        help="default: the chapters' own parameters; ci: overrides from ci/params/NAME.yaml")
-    parser.add_argument("--only", nargs="+", metavar="NAME", help="chapters to run (file stems in notebooks/)")
-    parser.add_argument("--cell-timeout", type=int, default=600, help="seconds one cell may run (default 600)")
-    args = parser.parse_args(argv)
-
-    names = args.only or chapter_names()
-    if not names:
-        print("no chapters found in notebooks/", file=sys.stderr)
-        return 1
-    check_kernel()
+    args = parse_args(argv)
+    try:
+        custom = read_yaml_mapping(Path(args.parameters_file)) if args.parameters_file else {}
+        for key, value in args.parameter:
+            custom[key] = parse_value(value)
+        names = args.names or chapter_names()
+        if not names:
+            raise UsageError("no chapters found in notebooks/")
+        plans = plan_runs(names, args.params, custom, args.out)
+        check_kernel()
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     # The chapters import this checkout's uotm even where it is not installed in editable mode.
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
     failures = []
     total = time.perf_counter()
-    for name in names:
-        ok, seconds, message = execute_chapter(name, args.params, args.cell_timeout)
+    for plan in plans:
+        ok, seconds, message = execute_chapter(plan, args.cell_timeout)
         status = "ok    " if ok else "FAILED"
-        print(f"{status} {name:<32} {seconds:7.1f} s  ({args.params} params) {message}", flush=True)
+        print(f"{status} {plan.name:<32} {seconds:7.1f} s  ({plan.params_set} params) {message}", flush=True)
         if not ok:
-            failures.append((name, message))
-    print(f"executed {len(names)} chapter(s) in {time.perf_counter() - total:.1f} s; "
-          f"notebooks in {OUT_DIR.relative_to(ROOT)}/", flush=True)
+            failures.append((plan, message))
+        if args.html and plan.notebook.exists() and not render(plan):
+            failures.append((plan, "the page has build warnings (printed above)"))
+    where = sorted({str(p.out.relative_to(ROOT)) if p.out.is_relative_to(ROOT) else str(p.out) for p in plans})
+    print(f"executed {len(plans)} chapter(s) in {time.perf_counter() - total:.1f} s; notebooks in "
+          f"{', '.join(where)}", flush=True)
     if failures:
-        for name, message in failures:
-            print(f"chapter {name} failed: {message} (see _build/executed/{name}.ipynb)", file=sys.stderr)
+        for plan, message in failures:
+            print(f"chapter {plan.name} failed: {message} (see {plan.notebook})", file=sys.stderr)
         return 1
     return 0
 
