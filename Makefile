@@ -1,16 +1,20 @@
 # The README's two commands: `make book` (build the book) and `make test` (run the tests).
-# Both create .venv with the package and its extras on first use; only Python >= 3.10 is needed.
-PYTHON ?= python3
-VENV   := .venv
-PY     := $(VENV)/bin/python
-PARAMS ?= default
+# Both create .venv with the package and its extras on first use; only Python >= 3.11 and make are needed.
+# The versions installed are pinned by constraints.txt (the set the published book was built and tested with);
+# `make lock` refreshes it, `make book CONSTRAINTS=` installs without it.
+PYTHON      ?= python3
+VENV        := .venv
+PY          := $(VENV)/bin/python
+PARAMS      ?= default
+CONSTRAINTS ?= constraints.txt
+PIP_C       := $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 
-.PHONY: book test venv clean
+.PHONY: book test venv lock clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,book]'
+	$(PY) -m pip install --quiet $(PIP_C) -e '.[test,book]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
@@ -21,6 +25,18 @@ book: venv
 
 test: venv
 	$(PY) -m pytest
+
+# Refresh constraints.txt: install the package and its extras with no pins into a fresh environment, then freeze
+# it. Review the diff, run `make clean test book` on it, and commit it with the versions it changed.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade pip
+	.lock-venv/bin/python -m pip install --quiet -e '.[test,book]'
+	{ echo "# The versions the book and the tests were built and run with (Python $$(.lock-venv/bin/python -c 'import platform; print(platform.python_version())'), $$(uname -m), $$(date -u +%Y-%m-%d))."; \
+	  echo "# Used by make (pip install -c constraints.txt); refresh with: make lock"; \
+	  .lock-venv/bin/python -m pip freeze --exclude-editable; } > constraints.txt
+	rm -rf .lock-venv
 
 clean:
 	rm -rf _build book/executed
