@@ -1,13 +1,15 @@
 """Build the book: execute every chapter the table of contents names, then run Jupyter Book on the results.
 
-    python ci/build_book.py [--params default|ci] [--skip-execute]
+    python ci/build_book.py [--params default|ci] [--skip-execute] [--no-cache]
 
 1. book/_toc.yml names the chapters as ``executed/NAME``; each is the notebook notebooks/NAME.py.
-2. ci/execute.py runs them into _build/executed/NAME.ipynb (skipped with --skip-execute, which reuses those).
+2. ci/execute.py runs them into _build/executed/NAME.ipynb (skipped with --skip-execute, which reuses those). A
+   chapter whose source, parameters, package source and pinned versions have not changed since its last successful
+   run is not executed again: its run is taken from _build/cache/ (``--no-cache`` executes every chapter).
 3. They are copied to book/executed/ (ignored by git: ``*.ipynb``), where the toc points; Jupyter Book cannot read
    files outside its source folder book/.
 4. ``jupyter-book build book --all -W -n --keep-going`` with the root _config.yml (which sets ``execute_notebooks: off``),
-   writing the site to _build/html.
+   writing the site to _build/html. On GitHub Actions the repository address in it is the one the build runs in.
 
 Exits non-zero if a chapter fails (the book is still built, so the failing cell can be read in it) or if the build
 reports any warning.
@@ -98,8 +100,23 @@ def jupyter_book_command() -> list[str]:
         if found is None:
             raise SystemExit("jupyter-book is not installed: pip install -e '.[book]'")
         exe = Path(found)
-    return [str(exe), "build", str(BOOK), "--config", str(ROOT / "_config.yml"), "--path-output", str(ROOT),
+    return [str(exe), "build", str(BOOK), "--config", str(book_config()), "--path-output", str(ROOT),
             "--all", "-W", "-n", "--keep-going"]
+
+
+def book_config() -> Path:
+    """_config.yml, or on GitHub Actions a copy of it (_build/_config.yml) that names the repository the build runs
+    in, so that the repository button and the chapters' links point at it."""
+    source = ROOT / "_config.yml"
+    url = execute.repository_url()
+    config = yaml.safe_load(source.read_text())
+    if config.get("repository", {}).get("url", "").rstrip("/") == url:
+        return source
+    config.setdefault("repository", {})["url"] = url
+    derived = ROOT / "_build" / "_config.yml"
+    derived.parent.mkdir(parents=True, exist_ok=True)
+    derived.write_text(yaml.safe_dump(config, sort_keys=False))
+    return derived
 
 
 def render_page(notebook: Path, out: Path) -> tuple[Path, list[str]]:
@@ -134,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="parameters the chapters run with (see ci/execute.py)")
     parser.add_argument("--skip-execute", action="store_true",
                         help="reuse the notebooks already in _build/executed/")
+    parser.add_argument("--no-cache", action="store_true", help="execute every chapter, even those whose cached run "
+                        "is up to date")
     parser.add_argument("--cell-timeout", type=int, default=600, help="seconds one cell may run (default 600)")
     args = parser.parse_args(argv)
 
@@ -142,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     if names and not args.skip_execute:
         exec_args = ["--params", args.params, "--cell-timeout", str(args.cell_timeout), *names]
+        exec_args += ["--no-cache"] if args.no_cache else []
         if execute.main(exec_args) != 0:
             status = 1
     missing, with_errors = place_executed(names)

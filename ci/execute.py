@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -40,6 +41,8 @@ NOTEBOOKS = ROOT / "notebooks"
 PARAMS_DIR = ROOT / "ci" / "params"
 OUT_DIR = ROOT / "_build" / "executed"
 RUNS_DIR = ROOT / "_build" / "runs"
+CACHE_DIR = ROOT / "_build" / "cache"
+CONFIG = ROOT / "_config.yml"
 KERNEL = "python3"
 CHECK_PARAMETER = "check_networks"
 
@@ -172,6 +175,36 @@ def plan_runs(names: list[str], params_set: str, custom: dict, out: Path | None)
     return plans
 
 
+def repository_url() -> str:
+    """The repository's web address: that of the GitHub Actions run building the book (GITHUB_REPOSITORY), else
+    ``repository.url`` of _config.yml."""
+    import yaml
+
+    if os.environ.get("GITHUB_REPOSITORY"):
+        server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
+        return f"{server}/{os.environ['GITHUB_REPOSITORY']}"
+    config = yaml.safe_load(CONFIG.read_text()) if CONFIG.exists() else {}
+    return str(((config or {}).get("repository") or {}).get("url", "")).rstrip("/")
+
+
+def cache_key(plan: RunPlan) -> str:
+    """What an executed book chapter depends on: its source, its parameters, the package's source, the pinned
+    versions, this executor (it writes the banner) and the repository address (in the banner's links)."""
+    digest = hashlib.sha256()
+    files = [NOTEBOOKS / f"{plan.name}.py", ROOT / "constraints.txt", Path(__file__).resolve()]
+    files += sorted((ROOT / "uotm").rglob("*.py"))
+    for path in files:
+        digest.update(str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name).encode())
+        digest.update(path.read_bytes() if path.exists() else b"<missing>")
+    digest.update(json.dumps([plan.params_set, plan.overrides], sort_keys=True, default=str).encode())
+    digest.update(repository_url().encode())
+    return digest.hexdigest()[:16]
+
+
+def cached_notebook(plan: RunPlan) -> Path:
+    return CACHE_DIR / f"{plan.name}-{plan.params_set}-{cache_key(plan)}.ipynb"
+
+
 def check_kernel() -> None:
     """Fail early unless the kernel "python3" runs this interpreter (so the chapters see the same packages)."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
@@ -252,7 +285,7 @@ def run_info(plan: RunPlan, seconds: float, ok: bool) -> dict:
             "seed": params.get("seed"), "claims_checked": bool(params.get(CHECK_PARAMETER, True)),
             "version": package_version(), "commit": git_commit(),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
-            "seconds": round(seconds, 1), "ok": ok}
+            "seconds": round(seconds, 1), "ok": ok, "repository": repository_url()}
 
 
 def banner(info: dict) -> str:
@@ -265,6 +298,9 @@ def banner(info: dict) -> str:
     line = (f"**This page is a run** of `notebooks/{info['chapter']}.py` with {what}{seed}: uotm {info['version']} "
             f"at commit `{info['commit']}`, on {info['date']}, in {info['seconds']:.0f} s. "
             f"Re-run it: `python ci/execute.py {info['chapter']} -p seed 1`.")
+    links = page_links(info["chapter"], info.get("repository", ""))
+    if links:
+        line += " " + links
     if info["params"] == "ci":
         return (":::{note}\n" + line + " The figures come from a short run, and the claims that the prose makes "
                 "about trained networks are **not checked** at this size; the book published from `main` is the "
@@ -274,12 +310,70 @@ def banner(info: dict) -> str:
     return line
 
 
+def parameter_rows(source: str) -> list[tuple[str, str, str]]:
+    """(name, value as written, meaning) for each ``name = value  # meaning`` line of a parameters cell."""
+    rows = []
+    for line in source.splitlines():
+        found = re.match(r"^([A-Za-z_]\w*)\s*=\s*(.*?)\s*(?:#\s*(.*))?$", line)
+        if found:
+            rows.append((found.group(1), found.group(2), (found.group(3) or "").strip()))
+    return rows
+
+
+def parameters_table(source: str, info: dict) -> str:
+    """The run's parameters as a Markdown table (name, value, meaning), values changed by the run marked."""
+    overrides = info["overrides"]
+    lines = [f"**Parameters of this run** (the cell tagged `parameters` in `notebooks/{info['chapter']}.py`; change "
+             f"one with `python ci/execute.py {info['chapter']} -p NAME VALUE`):", "",
+             "| parameter | value | meaning |", "|---|---|---|"]
+    for name, written, meaning in parameter_rows(source):
+        value = f"`{written}`"
+        if name in overrides:
+            value = f"**`{overrides[name]!r}`** (default `{written}`)"
+        meaning = meaning.replace("|", "\\|")
+        lines.append(f"| `{name}` | {value} | {meaning} |")
+    return "\n".join(lines)
+
+
+def present_parameters(nb, info: dict) -> None:
+    """Show the parameters once, as a table: the parameters cell and papermill's injected one are kept in the
+    notebook (to re-run it) but removed from the page (tag ``remove-cell``)."""
+    import nbformat
+
+    for k, cell in enumerate(nb.cells):
+        tags = cell.metadata.setdefault("tags", [])
+        if "parameters" in tags and cell.cell_type == "code":
+            table = nbformat.v4.new_markdown_cell(parameters_table(cell.source, info))
+            table.metadata["tags"] = ["parameters-table"]
+            nb.cells.insert(k, table)
+            break
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if ("parameters" in tags or "injected-parameters" in tags) and "remove-cell" not in tags:
+            tags.append("remove-cell")
+
+
+def page_links(name: str, repository: str) -> str:
+    """Links from a chapter to its source and to a running notebook (Binder, for a repository on GitHub)."""
+    if not repository:
+        return ""
+    source = f"{repository}/blob/main/notebooks/{name}.py"
+    links = f"[Source: `notebooks/{name}.py`]({source})"
+    if repository.startswith("https://github.com/"):
+        slug = repository.removeprefix("https://github.com/")
+        links += (f" · [open it as a notebook on Binder](https://mybinder.org/v2/gh/{slug}/main?"
+                  f"urlpath=lab/tree/notebooks/{name}.py)")
+    return links + "."
+
+
 def add_banner(path: Path, info: dict) -> None:
-    """Put the run's banner under the chapter's title (the first Markdown heading) and its facts in the metadata."""
+    """Put the run's banner under the chapter's title (the first Markdown heading), its parameters as a table
+    where its parameters cell was, and its facts in the metadata (``uotm_run``)."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
     nb.metadata["uotm_run"] = info
+    present_parameters(nb, info)
     text = banner(info)
     for cell in nb.cells:
         if cell.cell_type != "markdown":
@@ -339,8 +433,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("-f", "--parameters-file", metavar="FILE", help="a YAML file of parameters of the chapter")
     parser.add_argument("--out", type=Path, help="folder for the executed notebook (default: _build/executed/, or "
                         "_build/runs/NAME-<hash>/ with -p or -f)")
-    parser.add_argument("--html", action="store_true", help="also render each executed chapter as a one-page site "
-                        "in its output folder (_build/html/NAME.html there)")
+    parser.add_argument("--html", action="store_true", help="also render each executed chapter as a one-page site: "
+                        "_build/html/NAME.html in its output folder (_build/pages/NAME/ for the book's runs)")
+    parser.add_argument("--no-cache", action="store_true", help="execute even the chapters whose cached run is "
+                        "up to date (the book's runs are cached in _build/cache/, keyed by what they depend on)")
     parser.add_argument("--cell-timeout", type=int, default=600, help="seconds one cell may run (default 600)")
     return parser.parse_args(argv)
 
@@ -350,7 +446,9 @@ def render(plan: RunPlan) -> bool:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from build_book import render_page  # ci/build_book.py imports this module: import it only when needed
 
-    page, warnings = render_page(plan.notebook, plan.out)
+    # a book run renders beside the book's build, not among the executed notebooks
+    where = ROOT / "_build" / "pages" / plan.name if plan.out == OUT_DIR else plan.out
+    page, warnings = render_page(plan.notebook, where)
     for warning in warnings:
         print(f"  {plan.name}: {' '.join(warning.split())}", file=sys.stderr)
     print(f"page   {plan.name:<32} {page}" + (f"  ({len(warnings)} warning(s))" if warnings else ""), flush=True)
@@ -377,7 +475,22 @@ def main(argv: list[str] | None = None) -> int:
     failures = []
     total = time.perf_counter()
     for plan in plans:
+        cacheable = plan.params_set in ("default", "ci") and plan.out == OUT_DIR and not args.no_cache
+        cached = cached_notebook(plan) if cacheable else None
+        if cached is not None and cached.exists():
+            plan.out.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(cached, plan.notebook)
+            print(f"cached {plan.name:<32} {'':9}  ({plan.params_set} params) unchanged since its run: "
+                  f"{cached.relative_to(ROOT) if cached.is_relative_to(ROOT) else cached}", flush=True)
+            if args.html and not render(plan):
+                failures.append((plan, "the page has build warnings (printed above)"))
+            continue
         ok, seconds, message = execute_chapter(plan, args.cell_timeout)
+        if ok and cached is not None:
+            CACHE_DIR.mkdir(parents=True, exist_ok=True)
+            for stale in CACHE_DIR.glob(f"{plan.name}-{plan.params_set}-*.ipynb"):
+                stale.unlink()
+            shutil.copy2(plan.notebook, cached)
         status = "ok    " if ok else "FAILED"
         print(f"{status} {plan.name:<32} {seconds:7.1f} s  ({plan.params_set} params) {message}", flush=True)
         if not ok:

@@ -48,6 +48,9 @@ def sandbox(tmp_path, monkeypatch, ex):
     monkeypatch.setattr(ex, "OUT_DIR", tmp_path / "executed")
     monkeypatch.setattr(ex, "RUNS_DIR", tmp_path / "runs")
     monkeypatch.setattr(ex, "PARAMS_DIR", tmp_path / "params")
+    monkeypatch.setattr(ex, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(ex, "CONFIG", tmp_path / "_config.yml")
+    monkeypatch.delenv("GITHUB_REPOSITORY", raising=False)
     (tmp_path / "uotm").mkdir()
     (tmp_path / "uotm" / "__init__.py").write_text('__version__ = "9.9.9"\n')
     return tmp_path
@@ -169,3 +172,26 @@ def test_the_command_line_reaches_main_with_a_misspelt_name():
     assert result.returncode == 2
     assert result.stderr.strip() == ("error: the command line sets 'epoch', which is not a parameter of "
                                      "04_learning_the_map; did you mean 'epochs'?")
+
+
+def test_a_second_build_executes_only_what_changed(sandbox, ex, capsys):
+    if not _kernel_available(ex.KERNEL):
+        pytest.skip(f"no Jupyter kernel {ex.KERNEL!r} (make venv installs it)")
+    for name in ("a_first", "b_second"):
+        (sandbox / "notebooks" / f"{name}.py").write_text(TINY)
+
+    def build() -> dict[str, str]:
+        assert ex.main([]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        return {line.split()[1]: line.split()[0] for line in lines if line.split()[0] in ("ok", "cached")}
+
+    assert build() == {"a_first": "ok", "b_second": "ok"}
+    assert build() == {"a_first": "cached", "b_second": "cached"}
+    assert (sandbox / "executed" / "a_first.ipynb").exists()
+    (sandbox / "notebooks" / "b_second.py").write_text(TINY.replace("epochs = 80", "epochs = 81"))
+    assert build() == {"a_first": "cached", "b_second": "ok"}
+    (sandbox / "uotm" / "__init__.py").write_text('__version__ = "9.9.10"\n')  # the package changed: both again
+    assert build() == {"a_first": "ok", "b_second": "ok"}
+    assert len(list((sandbox / "cache").glob("b_second-*.ipynb"))) == 1  # stale runs are dropped
+    assert ex.main(["--no-cache", "a_first"]) == 0
+    assert "ok     a_first" in capsys.readouterr().out
