@@ -9,7 +9,7 @@ PARAMS      ?= default
 CONSTRAINTS ?= constraints.txt
 PIP_C       := $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 
-.PHONY: book test venv lock clean
+.PHONY: book test chapter venv lock clean
 
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ book: venv
 
 test: venv
 	$(PY) -m pytest
+
+# One chapter, with parameters of your own, rendered as a page:
+#   make chapter NAME=04_learning_the_map ARGS='-p epochs 12 -p taus "[0.01, 2.0]"'
+chapter: venv
+	@test -n "$(NAME)" || { echo "usage: make chapter NAME=04_learning_the_map [ARGS='-p KEY VALUE ...']"; exit 2; }
+	$(PY) ci/execute.py $(NAME) $(ARGS) --html
 
 # Refresh constraints.txt: install the package and its extras with no pins into a fresh environment, then freeze
 # it. Review the diff, run `make clean test book` on it, and commit it with the versions it changed.
