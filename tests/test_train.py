@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import math
 import os
@@ -88,7 +89,7 @@ def test_train_step_returns_device_losses_and_moves_the_ema():
 def test_a_run_writes_its_folder_and_the_config_round_trips(tmp_path):
     cfg = tiny_cfg(max_steps=6)
     state = train(cfg, tmp_path / "run", build=build_tiny, dataset=tiny_data(), device="cpu", progress=False)
-    names = sorted(os.listdir(tmp_path / "run"))
+    names = sorted(n for n in os.listdir(tmp_path / "run") if not n.startswith("events.out.tfevents"))
     assert names == ["config.yaml", "metrics.jsonl", "samples-0000005.png", "samples-0000006.png", "snapshot.pt"]
     assert load_config(tmp_path / "run" / "config.yaml") == cfg
     rows = read_metrics(tmp_path / "run")
@@ -272,8 +273,14 @@ def test_launch_runs_torchrun_and_streams_its_output(tmp_path, capfd):
 
     cfg = preset("digits", batch_size=8, max_steps=2, log_every=1,
                  net=dict(base_channels=8, potential_channels=8, z_emb_dim=16, z_dim=8))
-    launch(cfg, 2, tmp_path / "run", extra_args=("--device", "cpu", "--quiet"), env={"OMP_NUM_THREADS": "1"})
-    assert "stopped after 2 iterations" in capfd.readouterr().out
+    cfg = dataclasses.replace(cfg, snapshot_every=1)
+    run = launch(cfg, 2, tmp_path / "run", extra_args=("--device", "cpu"), env={"OMP_NUM_THREADS": "1"})
+    assert run == tmp_path / "run"
+    out = capfd.readouterr().out
+    assert "stopped after 2 iterations" in out
+    # process 0's progress bar and its log lines reach the caller (a notebook cell), once: not one per process
+    assert out.count("step 2/2: snapshot written; potential loss") == 1
+    assert "UOTM digits" in out and "2/2" in out
     snap = snapshot(tmp_path / "run")
     assert snap["world_size"] == 2 and snap["step"] == 2
     with pytest.raises(RuntimeError, match="failed"):
@@ -289,3 +296,18 @@ def test_lazy_r1_in_the_config_reaches_the_training_loop(tmp_path):
     assert state.r1_every == 2
     r1 = [row["r1"] for row in losses_of(tmp_path / "run")]
     assert len(r1) == 4 and r1[1] == 0 and r1[3] == 0 and r1[0] > 0 and r1[2] > 0
+
+
+def test_a_run_writes_tensorboard_events_beside_its_metrics(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = tiny_cfg(max_steps=4, log_every=2)
+    train(cfg, tmp_path / "run", build=build_tiny, dataset=tiny_data(), device="cpu", progress=False)
+    events = EventAccumulator(str(tmp_path / "run"))
+    events.Reload()
+    rows = read_metrics(tmp_path / "run")
+    logged = events.Scalars("train/map_loss")
+    assert [e.step for e in logged] == [r["step"] for r in rows] == [2, 4]
+    assert [e.value for e in logged] == pytest.approx([r["map_loss"] for r in rows], rel=1e-6)
+    assert "train/lr_potential" in events.Tags()["scalars"]

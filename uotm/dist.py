@@ -114,12 +114,15 @@ def launch_command(config_path: str | Path, nproc: int, run_dir: str | Path, res
 
 
 def launch(cfg, nproc: int, run_dir: str | Path, resume: bool = False, extra_args: tuple[str, ...] = (),
-           env: dict | None = None) -> None:
-    """Train ``cfg`` with ``nproc`` processes on this machine and wait for them, streaming their output.
+           env: dict | None = None) -> Path:
+    """Train ``cfg`` with ``nproc`` processes on this machine, streaming their output, and return the run folder.
 
     Runs ``python -m torch.distributed.run --standalone --nproc_per_node nproc -m uotm train --config <yaml>
     --run-dir run_dir`` with the config written to ``run_dir/launch.yaml``; ``extra_args`` are added to the
-    ``train`` command (e.g. ``("--device", "cpu")``). Raises ``RuntimeError`` if torchrun exits with an error.
+    ``train`` command (e.g. ``("--device", "cpu")``). What the processes print reaches this process's standard
+    output as it comes, so a notebook cell shows process 0's progress bar (redrawn in place) and its log lines
+    (a line at every snapshot) during a run of hours; ``--quiet`` in ``extra_args`` silences them. Raises
+    ``RuntimeError`` if torchrun exits with an error.
     """
     import yaml
 
@@ -150,3 +153,4 @@ def launch(cfg, nproc: int, run_dir: str | Path, resume: bool = False, extra_arg
         proc.stdout.close()
     if code != 0:
         raise RuntimeError(f"the {nproc} training processes failed (exit status {code}); their output is above")
+    return run_dir

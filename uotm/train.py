@@ -543,6 +543,7 @@ def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progr
         save_config(cfg, run_dir / "config.yaml")
         _truncate_metrics(metrics_path, state.step)
     log_file = open(metrics_path, "a", buffering=1) if main else None
+    board = tensorboard_writer(run_dir, state.step) if main else None
 
     sjko = cfg.model == "sjko"
     total = cfg.sjko.total_steps if sjko else cfg.epochs * order.batches_per_epoch
@@ -576,9 +577,13 @@ def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progr
         if sjko:
             row["phase"] = state.phase
         acc.zero_()
-        last["step"], last["time"] = state.step, now
+        last["step"], last["time"], last["row"] = state.step, now, row
         if main:
             log_file.write(json.dumps(row) + "\n")
+            if board is not None:
+                for key, value in row.items():
+                    if key != "step":
+                        board.add_scalar(f"train/{key}", value, state.step)
             bar.set_postfix(loss_v=f"{row['potential_loss']:.3g}", loss_T=f"{row['map_loss']:.3g}",
                             cost=f"{row['cost']:.3g}", **({"phase": state.phase} if sjko else {}))
 
@@ -610,6 +615,11 @@ def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progr
                     check_finite()
                     if main:
                         save_snapshot(state, snap_path)
+                        if progress:  # a line that stays, above the bar (a notebook cell shows both)
+                            row = last.get("row", {})
+                            bar.write(f"step {state.step}/{total}: snapshot written; potential loss "
+                                      f"{row.get('potential_loss', float('nan')):.4g}, map loss "
+                                      f"{row.get('map_loss', float('nan')):.4g}, {row.get('sec_per_iter', 0):.3g} s/it")
                     last["snapshot"] = state.step
                 if main and (state.step % cfg.sample_every == 0 or done):
                     _sample_grid(state, grid_x, grid_z, run_dir / f"samples-{state.step:07d}.png")
@@ -619,7 +629,19 @@ def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progr
         bar.close()
         if log_file is not None:
             log_file.close()
+        if board is not None:
+            board.close()
     return state
+
+
+def tensorboard_writer(run_dir: Path, step: int):
+    """A TensorBoard writer whose event files go beside ``metrics.jsonl`` (the same rows, as ``train/<key>``), or
+    None where TensorBoard is not installed. A resumed run drops the events logged after its snapshot's step."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(run_dir), purge_step=step if step else None)
 
 
 @torch.no_grad()
