@@ -2,8 +2,8 @@
 
 Every page of _build/html fails the test on: an exception banner or a traceback, an image that does not load, an
 element wider than the text column or cut off on the right (at 1280 px nothing may even scroll sideways; at 800 px
-an element may scroll inside itself), a Markdown table printed raw in an output, a warning printed in an output,
-or an unresolved reference. A screenshot of the top of each page is saved under
+an element may scroll inside itself), a figure shown below 2/3 of its size at 1280 px (its text too small), a
+Markdown table printed raw in an output, a warning printed in an output, or an unresolved reference. A screenshot of the top of each page is saved under
 _build/screenshots/ for review.
 
 Skipped when the book has not been built (``make book``) or when no Chromium is found; ``.ci/run`` installs
@@ -72,11 +72,14 @@ INSPECT = r"""() => {
     else if (box.right > right) wide.push(describe(el, Math.round(box.right - right)));
   }
   const images = [...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src);
+  const shrunk = [...article.querySelectorAll('.cell_output img')]
+    .filter(i => i.naturalWidth > 0 && i.getBoundingClientRect().width > 0)
+    .map(i => [i.naturalWidth, Math.round(i.getBoundingClientRect().width)]);
   const outputs = [...document.querySelectorAll('.cell_output')].map(o => o.innerText);
   const stderr = [...document.querySelectorAll('.cell_output .stderr, .cell_output .output.stderr')].length;
   const unresolved = [...article.querySelectorAll('span.xref, .pending_xref')]
     .filter(x => !x.closest('a')).map(x => x.textContent);
-  return {wide, clipped, scrollers, images, outputs, stderr, unresolved, text: article.innerText};
+  return {wide, clipped, scrollers, images, shrunk, outputs, stderr, unresolved, text: article.innerText};
 }"""
 
 RAW_TABLE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)+\|?\s*$", flags=re.M)
@@ -84,15 +87,24 @@ WARNING = re.compile(r"\b\w*Warning\b|^\s*warnings\.warn|^WARNING\b", flags=re.M
 ERROR = re.compile(r"Traceback \(most recent call last\)|An Exception was encountered|\b\w+Error: ")
 
 
-def problems(found: dict, scrolling_allowed: bool = False) -> list[str]:
+MIN_FIGURE_SCALE = 2 / 3  # a figure shown smaller than this (at 1280 px) has text too small to read
+
+
+def problems(found: dict, full_width: bool = True) -> list[str]:
     """What is wrong with one page, from what INSPECT found in it. At the full width (1280 px) everything must fit
-    the column; at a narrower one an element may scroll sideways inside itself."""
+    the column and every figure be shown at 2/3 of its size or more (notebooks/matplotlibrc sets the fonts for
+    that); at a narrower width an element may scroll sideways inside itself and figures shrink with the page."""
     bad = []
+    small = [f"{natural} px shown at {shown} px" for natural, shown in found.get("shrunk", [])
+             if shown < MIN_FIGURE_SCALE * natural]
+    if full_width and small:
+        bad.append(f"{len(small)} figure(s) shrunk below 2/3 of their size, their text too small to read "
+                   f"(make them at most 10 in wide at 100 dpi, or stack the panels): {small[:3]}")
     if found["wide"]:
         bad.append(f"{len(found['wide'])} element(s) wider than the text column, e.g. {found['wide'][:3]}")
     if found["clipped"]:
         bad.append(f"{len(found['clipped'])} element(s) cut off on the right, e.g. {found['clipped'][:3]}")
-    if found["scrollers"] and not scrolling_allowed:
+    if found["scrollers"] and full_width:
         bad.append(f"{len(found['scrollers'])} element(s) too wide for the column (they scroll sideways), "
                    f"e.g. {found['scrollers'][:3]}")
     if found["images"]:
@@ -113,12 +125,14 @@ def problems(found: dict, scrolling_allowed: bool = False) -> list[str]:
 
 def test_problems_are_found():
     """The checks themselves can fail: each fault, planted in what a page reports, is named."""
-    clean = {"wide": [], "clipped": [], "scrollers": [], "images": [], "outputs": ["W2 0.41"], "stderr": 0,
-             "unresolved": [], "text": "fine"}
+    clean = {"wide": [], "clipped": [], "scrollers": [], "images": [], "shrunk": [[900, 688]], "outputs": ["W2 0.41"],
+             "stderr": 0, "unresolved": [], "text": "fine"}
     assert problems(clean) == []
-    assert problems(dict(clean, scrollers=["mjx-container.MathJax (9 px)"]), scrolling_allowed=True) == []
+    narrow = dict(clean, scrollers=["mjx-container.MathJax (9 px)"], shrunk=[[1490, 688]])
+    assert problems(narrow, full_width=False) == []
     faults = [dict(clean, wide=["table.table (212 px)"]), dict(clean, clipped=["mjx-math.x (15 px)"]),
               dict(clean, scrollers=["mjx-container.MathJax (9 px)"]), dict(clean, images=["file:///x.png"]),
+              dict(clean, shrunk=[[1490, 688]]),
               dict(clean, outputs=["| a | b |\n|---|---|\n| 1 | 2 |"]),
               dict(clean, outputs=["TqdmWarning: IProgress not found"]), dict(clean, stderr=1),
               dict(clean, text="Traceback (most recent call last):"), dict(clean, text="see equation (??)"),
@@ -164,5 +178,5 @@ def test_page_in_a_browser(browser, page_path, width):
         page.screenshot(path=str(SHOTS / f"{page_path.stem}-{width}.png"))
     finally:
         page.close()
-    bad = problems(found, scrolling_allowed=width < FULL_WIDTH)
+    bad = problems(found, full_width=width >= FULL_WIDTH)
     assert not bad, f"{page_path.relative_to(HTML)} at {width} px:\n  " + "\n  ".join(bad)
