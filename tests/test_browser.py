@@ -6,7 +6,8 @@ an element may scroll inside itself), a figure shown below 2/3 of its size at 12
 Markdown table printed raw in an output, a warning printed in an output, or an unresolved reference. A screenshot of the top of each page is saved under
 _build/screenshots/ for review.
 
-Skipped when the book has not been built (``make book``) or when no Chromium is found; ``.ci/run`` installs
+UOTM_BOOK_HTML=FOLDER tests another built site instead, e.g. the one page that ``ci/execute.py NAME --html``
+renders (_build/pages/NAME/_build/html). Skipped when the book has not been built (``make book``) or when no Chromium is found; ``.ci/run`` installs
 Chromium and sets UOTM_REQUIRE_BROWSER=1, which turns a missing browser into a failure.
 """
 
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-HTML = ROOT / "_build" / "html"
+HTML = Path(os.environ.get("UOTM_BOOK_HTML", ROOT / "_build" / "html"))  # another site: e.g. one page's
 SHOTS = ROOT / "_build" / "screenshots"
 WIDTHS = (1280, 800)
 FULL_WIDTH = 1280  # nothing may scroll sideways at this width

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from uotm.book import CLAIMS_LOG_ENV, CLAIMS_SOFT_ENV, Claims, glue, read_claims_log
+from uotm.book import CLAIMS_LOG_ENV, CLAIMS_SOFT_ENV, Claims, glue, markdown_table, read_claims_log
 
 
 @pytest.fixture(autouse=True)
@@ -67,3 +67,12 @@ def test_glue_names_are_identifiers_and_glue_returns_the_value_outside_a_kernel(
     assert glue("kl_share", 0.5) == 0.5
     with pytest.raises(ValueError, match="identifier"):
         glue("kl share", 0.5)
+
+
+def test_markdown_table_formats_numbers_and_escapes_bars():
+    text = markdown_table(["model", "W2", "share"], [["kl", np.float64(0.41234), 0.0312], ["a|b", 2, 1]],
+                          {1: ".3f", 2: ".1%"})
+    assert text.splitlines() == ["| model | W2 | share |", "|---|---|---|", "| kl | 0.412 | 3.1% |",
+                                 "| a\\|b | 2.000 | 100.0% |"]
+    with pytest.raises(ValueError, match="3 values"):
+        markdown_table(["a", "b", "c"], [[1, 2]])

@@ -55,6 +55,39 @@ def glue(name: str, value: Any) -> Any:
     return value
 
 
+def markdown_table(header: list[str], rows: list[list[Any]], formats: dict[int, str] | None = None) -> str:
+    """A Markdown table: ``header`` names the columns, each row gives one value per column; ``formats`` maps a
+    column's index to a format spec for its numbers (e.g. ``{1: ".3f", 2: ".1%"}``); other values print as given."""
+    formats = formats or {}
+    if any(len(row) != len(header) for row in rows):
+        raise ValueError(f"every row needs {len(header)} values, one per column of {header}")
+
+    def cell(k: int, value: Any) -> str:
+        value = _plain(value)
+        text = format(value, formats[k]) if k in formats and isinstance(value, (int, float)) else str(value)
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(k, v) for k, v in enumerate(row)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def show_table(header: list[str], rows: list[list[Any]], formats: dict[int, str] | None = None) -> None:
+    """Display :func:`markdown_table` as a rendered table in the notebook (and the book's page); print it outside
+    a notebook."""
+    text = markdown_table(header, rows, formats)
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:
+        print(text)
+        return
+    if get_ipython() is None:
+        print(text)
+    else:
+        display(Markdown(text))
+
+
 def _plain(value: Any) -> Any:
     """numpy and torch scalars as Python numbers, so that a format spec such as ``:.3f`` applies to them."""
     item = getattr(value, "item", None)
