@@ -616,3 +616,108 @@ def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progre
     else:
         run.generator = gen.eval()
     return run
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Checking a learned flow against the exact one (the Gaussian check).
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FlowTracking:
+    r"""How closely learned iterates :math:`(\hat m_k,\hat C_k)` follow the exact ones :math:`(m_k,C_k)`, step by step
+    (arrays of length :math:`K`, entry :math:`k-1` for step :math:`k`), measured against how far the exact iterate
+    still is from the target :math:`\nu=N(b,\Sigma)`.
+
+    At step :math:`k` the mean's *error* is :math:`\lVert\hat m_k-m_k\rVert`, its *distance* is
+    :math:`\lVert m_k-b\rVert`, its *noise* the sampling error :math:`\sqrt{\operatorname{tr}C_k/n}` of a mean of
+    :math:`n` exact samples, and its *bound* :math:`\max(\text{fraction}\cdot\text{distance},\
+    \text{noise\_multiple}\cdot\text{noise})`; the covariance likewise in Frobenius norm, with noise
+    :math:`\sqrt{(\lVert C_k\rVert_F^2+(\operatorname{tr}C_k)^2)/n}` (the root-mean-square Frobenius error of a
+    sample covariance of :math:`n` Gaussian points). With ``fraction`` 1/2, an error under the distance term means
+    the learned iterate is closer to the exact iterate than to :math:`\nu` (triangle inequality), so a map that jumps
+    straight to :math:`\nu` fails wherever the exact flow is still more than the noise term away from it.
+    """
+
+    mean_error: np.ndarray
+    mean_distance: np.ndarray
+    mean_noise: np.ndarray
+    mean_bound: np.ndarray
+    cov_error: np.ndarray
+    cov_distance: np.ndarray
+    cov_noise: np.ndarray
+    cov_bound: np.ndarray
+    fraction: float
+    noise_multiple: float
+
+    @property
+    def mean_ratio(self) -> np.ndarray:
+        """Per step, the mean's error over its bound (< 1: within the bound)."""
+        return self.mean_error / self.mean_bound
+
+    @property
+    def cov_ratio(self) -> np.ndarray:
+        """Per step, the covariance's error over its bound (< 1: within the bound)."""
+        return self.cov_error / self.cov_bound
+
+    @property
+    def mean_score(self) -> float:
+        """The largest of :attr:`mean_ratio` over the steps: the means track the flow when it is below 1."""
+        return float(self.mean_ratio.max())
+
+    @property
+    def cov_score(self) -> float:
+        """The largest of :attr:`cov_ratio` over the steps: the covariances track the flow when it is below 1."""
+        return float(self.cov_ratio.max())
+
+    @property
+    def tracks(self) -> bool:
+        """Whether every step's mean and covariance are within their bounds."""
+        return self.mean_score < 1 and self.cov_score < 1
+
+
+def flow_tracking_errors(learned_means, learned_covs, exact_means, exact_covs, target_mean, target_cov,
+                         n_samples: int, fraction: float = 0.5, noise_multiple: float = 3.0) -> FlowTracking:
+    r"""Compare learned JKO iterates with the exact ones, each step's bound relative to the exact iterate's distance
+    from the target :math:`N(b,\Sigma)` (see :class:`FlowTracking`).
+
+    ``learned_means`` and ``exact_means`` are ``(K, d)`` and the covariances ``(K, d, d)``, row :math:`k-1` holding
+    step :math:`k` (:math:`\mu_k`, the start :math:`\mu_0` left out: pass ``gaussian_jko_iterates(...)[0][1:]``);
+    ``target_mean`` is :math:`b` ``(d,)``, ``target_cov`` :math:`\Sigma` ``(d, d)``; ``n_samples`` is the number of
+    points each learned mean and covariance was estimated from. Raises ValueError on shapes, non-finite values or
+    parameters out of range.
+    """
+    lm, em = np.asarray(learned_means, dtype=float), np.asarray(exact_means, dtype=float)
+    lc, ec = np.asarray(learned_covs, dtype=float), np.asarray(exact_covs, dtype=float)
+    b, sigma = np.atleast_1d(np.asarray(target_mean, dtype=float)), np.atleast_2d(np.asarray(target_cov, dtype=float))
+    d = b.shape[0]
+    if b.ndim != 1 or sigma.shape != (d, d):
+        raise ValueError(f"target_mean must be (d,) and target_cov (d, d); got {b.shape} and {sigma.shape}")
+    if em.ndim != 2 or em.shape[1] != d or em.shape[0] < 1:
+        raise ValueError(f"exact_means must be (K, {d}) with K >= 1, got {em.shape}")
+    K = em.shape[0]
+    for name, arr, shape in (("learned_means", lm, (K, d)), ("learned_covs", lc, (K, d, d)),
+                             ("exact_covs", ec, (K, d, d))):
+        if arr.shape != shape:
+            raise ValueError(f"{name} must have shape {shape} (one row per step, like exact_means), got {arr.shape}")
+    for name, arr in (("learned_means", lm), ("learned_covs", lc), ("exact_means", em), ("exact_covs", ec),
+                      ("target_mean", b), ("target_cov", sigma)):
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} has non-finite entries")
+    if not isinstance(n_samples, (int, np.integer)) or isinstance(n_samples, bool) or n_samples < 2:
+        raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}")
+    if not (isinstance(fraction, (int, float)) and 0 < fraction < 1):
+        raise ValueError(f"fraction must lie in (0, 1), got {fraction!r}")
+    if not (isinstance(noise_multiple, (int, float)) and math.isfinite(noise_multiple) and noise_multiple >= 0):
+        raise ValueError(f"noise_multiple must be a non-negative finite number, got {noise_multiple!r}")
+    trace = np.trace(ec, axis1=1, axis2=2)
+    mean_noise = np.sqrt(trace / n_samples)
+    cov_noise = np.sqrt((np.sum(ec**2, axis=(1, 2)) + trace**2) / n_samples)
+    mean_distance = np.linalg.norm(em - b, axis=1)
+    cov_distance = np.linalg.norm(ec - sigma, axis=(1, 2))
+    return FlowTracking(
+        mean_error=np.linalg.norm(lm - em, axis=1), mean_distance=mean_distance, mean_noise=mean_noise,
+        mean_bound=np.maximum(fraction * mean_distance, noise_multiple * mean_noise),
+        cov_error=np.linalg.norm(lc - ec, axis=(1, 2)), cov_distance=cov_distance, cov_noise=cov_noise,
+        cov_bound=np.maximum(fraction * cov_distance, noise_multiple * cov_noise),
+        fraction=float(fraction), noise_multiple=float(noise_multiple))
