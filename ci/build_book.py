@@ -136,8 +136,8 @@ def render_page(notebook: Path, out: Path) -> tuple[Path, list[str]]:
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     log = result.stdout + result.stderr
     warnings = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line]
-    elsewhere = re.compile(r"undefined label|equation label .* not found|unknown document|Unknown target|"
-                           r"failed to create a cross reference|reference target not found")
+    elsewhere = re.compile(r"undefined label|equation label .* not found|equation not found|unknown document|"
+                           r"Unknown target|failed to create a cross reference|reference target not found")
     warnings = [w for w in warnings if not elsewhere.search(w)]
     page = out / "_build" / "html" / f"{notebook.stem}.html"
     if result.returncode != 0 and not page.exists():
