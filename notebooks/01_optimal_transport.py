@@ -106,9 +106,13 @@ import ot
 from scipy.optimize import linprog
 
 import uotm
+from uotm.book import glue
 from uotm.exact import squared_distances
 
 rng = np.random.default_rng(seed)
+glue("n_problems", n_problems)
+glue("n_random_potentials", n_random_potentials)
+glue("rtol", rtol)
 print("uotm", uotm.__file__, "| POT", ot.__version__)
 
 
@@ -180,12 +184,22 @@ for name, errs in errors.items():
     print(f"{name:>18}: largest relative gap to ot.emd2 over {n_problems} problems = {max(errs):.1e}")
     assert max(errs) < rtol, (name, max(errs))
 print(f"largest J(v) - OT over random potentials: {worst_weak_duality:.3f} (must be <= 0)")
-assert worst_weak_duality <= 1e-12
+assert worst_weak_duality <= 1e-12  # weak duality, up to rounding
+glue("gap_lp_dual", max(errors["lp dual"]))
+glue("gap_semi_dual_lp", max(errors["semi-dual (LP v)"]))
+glue("gap_semi_dual_pot", max(errors["semi-dual (POT v)"]))
+worst_weak_duality = glue("worst_weak_duality", worst_weak_duality)
 
 # %% [markdown]
-# On every problem the three values agree with the network simplex to rounding error: the potential $v$ alone
-# (through its $c$-transform) carries the whole value of the problem, which is what lets a generative model learn
-# one potential and one map instead of two potentials.
+# On each of the {glue:text}`n_problems` problems the three values agree with the network simplex to rounding
+# error: the largest relative gaps to `ot.emd2` are {glue:text}`gap_lp_dual:.1e` for the linear programme's dual,
+# {glue:text}`gap_semi_dual_lp:.1e` for the semi-dual at its $v$ and {glue:text}`gap_semi_dual_pot:.1e` for the
+# semi-dual at POT's $v$, against the tolerance {glue:text}`rtol:.0e` that the cell asserts (the parameter `rtol`).
+# The potential $v$ alone (through its $c$-transform) carries the whole value of the problem, which is what lets a
+# generative model learn one potential and one map instead of two potentials. The
+# {glue:text}`n_random_potentials` random potentials per problem (the parameter `n_random_potentials`) all give a
+# semi-dual below the primal value, as weak duality requires: the largest $J(v)-\mathrm{OT}_c$ among them is
+# {glue:text}`worst_weak_duality:.3f`.
 #
 # ## A plan, and the shape of the semi-dual
 #
@@ -209,7 +223,8 @@ ax.scatter(y[:, 0], y[:, 1], s=2000 * b, c="tab:orange", marker="s", label=r"tar
            zorder=2)
 ax.set_xlabel("$x_1$")
 ax.set_ylabel("$x_2$")
-ax.set_title(f"optimal plan: {np.count_nonzero(plan > 1e-12)} non-zero entries for n+m-1 = {C.shape[0] + C.shape[1] - 1}")
+ax.set_title(f"optimal plan: {np.count_nonzero(plan > 1e-12)} non-zero entries for "
+             f"n+m-1 = {C.shape[0] + C.shape[1] - 1}")
 ax.legend(loc="best", fontsize=8)
 ax.set_aspect("equal")
 
@@ -232,15 +247,22 @@ fig.tight_layout()
 plt.show()
 
 assert np.count_nonzero(plan > 1e-12) <= C.shape[0] + C.shape[1] - 1  # a vertex of the polytope
-assert values.max() <= primal + 1e-12  # no v beats the primal value
+assert values.max() <= primal + 1e-12  # no v beats the primal value (up to rounding)
 assert abs(values[np.argmin(np.abs(shifts))] - primal) < rtol * primal
-# concave: the second differences of a concave function are non-positive
+# concave: the second differences of a concave function are non-positive (up to rounding)
 assert np.all(np.diff(values, 2) <= 1e-12)
+glue("plan_nonzero", int(np.count_nonzero(plan > 1e-12)))
+glue("plan_n", C.shape[0])
+glue("plan_m", C.shape[1])
+glue("plan_vertex_bound", C.shape[0] + C.shape[1] - 1)
+split_sources = glue("split_sources", int(np.sum(np.count_nonzero(plan > 1e-12, axis=1) > 1)))
 
 # %% [markdown]
-# The plan has at most $n+m-1$ non-zero entries (a vertex of the transport polytope) and splits only a few points:
-# with weights in general position there is no map from $\mu$ to $\nu$, which is why the discrete problem needs
-# Kantorovich's relaxation.
+# The plan has at most $n+m-1$ non-zero entries (a vertex of the transport polytope; here
+# {glue:text}`plan_nonzero` for $n+m-1=$ {glue:text}`plan_vertex_bound`, with $n=$ {glue:text}`plan_n` and
+# $m=$ {glue:text}`plan_m`), and it splits points: {glue:text}`split_sources` of the {glue:text}`plan_n` source
+# points send mass to more than one target. With weights in general position there is no map from $\mu$ to $\nu$,
+# which is why the discrete problem needs Kantorovich's relaxation.
 #
 # ## What to try
 #

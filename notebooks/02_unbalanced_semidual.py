@@ -18,7 +18,8 @@
 # replaces the two marginal constraints by penalties: the plan may create or destroy mass, at a price set by
 # two divergences. This page defines the divergences through their *entropy functions*, derives the semi-dual of
 # UOT that UOTM {cite:p}`choi2023uotm` trains step by step, and checks on random discrete measures that its
-# maximum equals the primal value and that its maximiser gives the optimal marginals.
+# maximum equals the primal value and that its maximiser gives the optimal marginals. It ends with the limit of a
+# vanishing cost, which for measures of unequal masses is not balanced OT.
 #
 # ## Entropy functions, divergences and conjugates
 #
@@ -66,6 +67,8 @@ mass_max = 2.0
 rtol_value = 1e-3  # relative tolerance between the primal value and the maximised semi-dual
 atol_marginal = 1e-3  # tolerance on the optimal marginals, relative to the total mass
 grid_step = 1e-4  # step of the t-grid on which the conjugates are recomputed by brute force
+n_limit = 3  # random problems (unequal masses) on which the limit tau -> 0 is checked
+limit_taus = [1e-2, 1e-3, 1e-4]  # the values of tau of that check
 
 # %%
 import time
@@ -76,12 +79,16 @@ import ot
 import torch
 from scipy.optimize import LinearConstraint, minimize
 
-from uotm.exact import c_transform, primal_value, squared_distances
+from uotm.book import glue
+from uotm.exact import c_transform, primal_value, solve_uot, squared_distances
 from uotm.exact import semi_dual_value as semi_dual
 from uotm.losses import potential_loss
 from uotm.psi import PSI_NAMES, get_psi
 
 rng = np.random.default_rng(seed)
+glue("n_problems", n_problems)
+glue("rtol_value", rtol_value)
+atol_marginal = glue("atol_marginal", atol_marginal)
 
 # %% [markdown]
 # ## The four conjugates
@@ -230,9 +237,9 @@ plt.show()
 #
 # $v^c$, $J$ and the primal objective are computed by `uotm.exact.c_transform`, `uotm.exact.semi_dual_value` and
 # `uotm.exact.primal_value`, which implement {eq}`eq-ot-ctransform`, {eq}`eq-uot-semidual` and {eq}`eq-uot-primal` as
-# written. The package's own maximiser, `uotm.exact.solve_uot`, is not used here: it smooths the $c$-transform and
-# anneals, and on these $\chi^2$ problems its first, heavily smoothed round can end where every source ratio
-# $\max(1-v^c/2,0)$ is zero, which it does not yet handle; SLSQP on the dual has no such failure.
+# written. The package's own maximiser, `uotm.exact.solve_uot`, is not used for this comparison: it builds its plan
+# from its own potential (the marginals {eq}`eq-uot-marginals`, coupled by balanced OT), so its primal and its dual
+# would not be independent computations. It serves below, for the limit $\tau\to0$.
 
 # %%
 def primal_kl(a, b, cost):
@@ -326,14 +333,21 @@ for r in results:
           f"{r['err_mu']:8.1e} {r['err_nu']:8.1e} {r['seconds'][0]:8.2f} {r['seconds'][1]:7.2f}")
 
 for r in results:
-    # weak duality holds up to the primal solver's rounding; the gap must be small
+    # weak duality holds up to the primal solver's rounding (1e-9); the gap must be below rtol_value
     assert -1e-9 <= r["rel_gap"] < rtol_value, r
     assert r["err_mu"] < atol_marginal and r["err_nu"] < atol_marginal, r
+glue("worst_rel_gap", max(abs(r["rel_gap"]) for r in results))
+glue("worst_marginal_err", max(max(r["err_mu"], r["err_nu"]) for r in results))
+n_results = glue("n_results", len(results))
 
 # %% [markdown]
-# On every problem the maximised semi-dual equals the primal value to far better than the $10^{-3}$ required, and
-# the marginals of the primal plan are the reweighted measures {eq}`eq-uot-marginals`, although the two sides were
-# computed by unrelated solvers. The total masses of $\mu$ and $\nu$ differ, and the plan's mass ($m(\pi)$
+# On each of the {glue:text}`n_results` problems ({glue:text}`n_problems` per divergence, the parameter
+# `n_problems`) the maximised semi-dual equals the primal value: the largest relative gap is
+# {glue:text}`worst_rel_gap:.1e`, against the tolerance {glue:text}`rtol_value:.0e` that the cell asserts (the
+# parameter `rtol_value`). And the marginals of the primal plan are the reweighted measures
+# {eq}`eq-uot-marginals`, to {glue:text}`worst_marginal_err:.1e` of the total mass (asserted below
+# {glue:text}`atol_marginal:.0e`, the parameter `atol_marginal`), although the two sides were computed by unrelated
+# solvers. The total masses of $\mu$ and $\nu$ differ, and the plan's mass ($m(\pi)$
 # above) differs from both: rather than moving every unit of mass, the plan pays the divergences to change the
 # marginals, shrinking or growing each point's mass (the ratios in the figure below).
 #
@@ -412,10 +426,100 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
+# ## The limit $\tau\to0$
+#
+# Scale the cost, $c=\tau\lVert x-y\rVert^2$. As $\tau\to0$ moving mass becomes free, and what is left of
+# {eq}`eq-uot-primal` is the choice of the two marginals: any two measures of the same mass can be coupled, so
+#
+# $$
+# C_{ub}(\mu,\nu)\ \xrightarrow[\tau\to0]{}\ \min_{\rho(\mathcal X)=\sigma(\mathcal Y)}\ D_{\Psi_1}(\rho\,|\,\mu)
+# +D_{\Psi_2}(\sigma\,|\,\nu).
+# $$
+#
+# If $\mu$ and $\nu$ have the same mass, $\rho=\mu$, $\sigma=\nu$ attains 0: the density ratios tend to 1 and UOT
+# tends to balanced OT (chapter 3 bounds how fast, for probability measures). On this page the masses
+# $A=\mu(\mathcal X)$ and $B=\nu(\mathcal Y)$ differ, and then the ratios do **not** tend to 1. For KL, fix the common
+# mass $m$ of $\rho$ and $\sigma$. Writing $\rho=m\hat\rho$ and $\mu=A\hat\mu$ with $\hat\rho,\hat\mu$ probability
+# measures, $D_{\mathrm{KL}}(\rho|\mu)=m\,\mathrm{KL}(\hat\rho\|\hat\mu)+m\log\frac mA-m+A$, so the best $\rho$ is
+# $\frac mA\mu$ and the best $\sigma$ is $\frac mB\nu$, and it remains to minimise over $m$
+#
+# $$
+# m\log\frac mA-m+A+m\log\frac mB-m+B,\qquad\text{whose derivative }\log\frac{m^2}{AB}\text{ vanishes at }
+# m=\sqrt{AB}.
+# $$
+#
+# So as $\tau\to0$ the KL/KL plan has the geometric mean $\sqrt{AB}$ as its mass, the density ratios tend to the
+# constants $d\tilde\mu/d\mu\to\sqrt{B/A}$ and $d\tilde\nu/d\nu\to\sqrt{A/B}$ (the heavier side loses mass, the
+# lighter one gains it), and $C_{ub}\to(\sqrt A-\sqrt B)^2$. In the semi-dual, $v^*$ tends to the constant
+# $\frac12\log\frac BA$, whose $c$-transform at $\tau=0$ is $-v^*$, and {eq}`eq-uot-marginals` gives the same ratios.
+#
+# **How fast.** Let $M=\max_{ij}\lVert x_i-y_j\rVert^2$, so the cost lies in $[0,\tau M]$, and let $V=\max_jv^*_j$.
+# Under KL every target point receives mass ($e^{-v^*_j}>0$), and only from a source $x_i$ for which $j$ attains
+# $\min_k[\tau C_{ik}-v^*_k]$ (step 4); so $v^*_j\ge v^*_k-\tau C_{ik}\ge v^*_k-\tau M$ for all $k$, that is
+# $v^*_j\in[V-\tau M,V]$, and then $v^{*c}_i\in[-V,\tau M-V]$. The log-ratios $-v^{*c}_i$ of the source lie in
+# $[V-\tau M,V]$ and those of the target, $-v^*_j$, in $[-V,-V+\tau M]$. The two marginals have the same mass:
+# $\sum_ia_ie^{-v^{*c}_i}=\sum_jb_je^{-v^*_j}$, which forces $Ae^{V-\tau M}\le Be^{-V+\tau M}$ and $Ae^V\ge Be^{-V}$,
+# that is $\frac12\log\frac BA\le V\le\frac12\log\frac BA+\tau M$. Hence every log density ratio is within $\tau M$
+# of its limit:
+#
+# $$
+# \Big|\log\frac{d\tilde\mu}{d\mu}(x_i)-\tfrac12\log\tfrac BA\Big|\le\tau M,\qquad
+# \Big|\log\frac{d\tilde\nu}{d\nu}(y_j)-\tfrac12\log\tfrac AB\Big|\le\tau M,
+# $$ (eq-uot-limit)
+#
+# and the plan's mass is within a factor $e^{\pm\tau M}$ of $\sqrt{AB}$. The cell below solves random problems with
+# unequal masses at small $\tau$ (the parameters `n_limit` and `limit_taus`) with `uotm.exact.solve_uot`, and
+# asserts {eq}`eq-uot-limit` with the tolerance $\tau M$ that it gives, for the ratios of the solver's plan.
+
+# %%
+limit_rows = []
+limit_rng = np.random.default_rng(seed + 20)
+for problem in range(n_limit):
+    x, y, a, b, C = random_problem(limit_rng)
+    A, B = a.sum(), b.sum()
+    for tau in limit_taus:
+        v, plan, gap = solve_uot(a, b, tau * C, "kl", "kl")
+        log_r0, log_r1 = np.log(plan.sum(1) / a), np.log(plan.sum(0) / b)
+        limit_rows.append(dict(
+            problem=problem, A=A, B=B, tau=tau, mass=plan.sum(), gap=gap, tol=tau * C.max(),
+            dev_mu=np.abs(log_r0 - 0.5 * np.log(B / A)).max(), dev_nu=np.abs(log_r1 - 0.5 * np.log(A / B)).max(),
+            dev_mass=abs(np.log(plan.sum() / np.sqrt(A * B))),
+            from_one=max(np.abs(log_r0).max(), np.abs(log_r1).max()),  # distance of the log-ratios from log 1
+        ))
+
+print(f"{'#':>2} {'A':>6} {'B':>6} {'sqrt(AB)':>8} {'tau':>7} {'m(pi)':>8} {'mu dev':>8} {'nu dev':>8} "
+      f"{'mass dev':>8} {'tau M':>8} {'|log r|':>8} {'gap':>8}")
+for r in limit_rows:
+    print(f"{r['problem']:>2} {r['A']:6.3f} {r['B']:6.3f} {np.sqrt(r['A'] * r['B']):8.5f} {r['tau']:7.0e} "
+          f"{r['mass']:8.5f} {r['dev_mu']:8.1e} {r['dev_nu']:8.1e} {r['dev_mass']:8.1e} {r['tol']:8.1e} "
+          f"{r['from_one']:8.3f} {r['gap']:8.1e}")
+for r in limit_rows:
+    # (eq-uot-limit): every log density ratio within tau * max C of +-log(B/A)/2, and the mass within e^(tau M)
+    assert max(r["dev_mu"], r["dev_nu"], r["dev_mass"]) <= r["tol"], r
+worst = max(limit_rows, key=lambda r: max(r["dev_mu"], r["dev_nu"]) / r["tol"])
+smallest_tau = [r for r in limit_rows if r["tau"] == min(limit_taus)]
+glue("limit_worst_share", max(worst["dev_mu"], worst["dev_nu"]) / worst["tol"])
+glue("limit_tau_min", min(limit_taus))
+glue("limit_tau_max", max(limit_taus))
+glue("limit_from_one", min(r["from_one"] for r in smallest_tau))
+glue("limit_worst_gap", max(r["gap"] for r in limit_rows))
+limit_n = glue("limit_n", n_limit)
+
+# %% [markdown]
+# On every problem ({glue:text}`limit_n` here, the parameter `n_limit`) and every $\tau$ from
+# {glue:text}`limit_tau_max:.0e` down to {glue:text}`limit_tau_min:.0e`, the deviations of the log-ratios from $\pm\frac12\log\frac BA$ shrink in proportion
+# to $\tau$ and use at most {glue:text}`limit_worst_share:.0%` of the allowance $\tau M$ of {eq}`eq-uot-limit`
+# (columns *mu dev*, *nu dev* and *tau M*; the solver's certified duality gap is at most
+# {glue:text}`limit_worst_gap:.0e`). The ratios themselves stay away from 1: at $\tau=$
+# {glue:text}`limit_tau_min:.0e` the largest $\lvert\log$ ratio$\rvert$ is still at least
+# {glue:text}`limit_from_one:.3f` on every problem (column $\lvert\log r\rvert$), which is $\frac12\lvert\log\frac
+# BA\rvert$ up to $\tau M$.
+#
 # ## What to try
 #
-# - Scale the cost, $c=\tau\lVert x-y\rVert^2$: as $\tau\to0$ the ratios tend to 1 (balanced OT); as $\tau$ grows
-#   the plan moves less and less mass. Chapter 3 makes the first statement quantitative.
+# - Scale the cost up, $c=\tau\lVert x-y\rVert^2$ with a large $\tau$: the plan moves less and less mass, and
+#   its mass falls towards 0. For probability measures ($A=B=1$), chapter 3 bounds how far the marginals are from
+#   $\mu$ and $\nu$ at every $\tau$.
 # - Mix the divergences ($\Psi_1=$ `kl`, $\Psi_2=$ `chi`): only the semi-dual needs changing, not the primal
 #   solver (which would need a new objective).
 # - Move one target point far away (an outlier): its ratio $d\tilde\nu/d\nu$ falls towards 0 under both

@@ -83,3 +83,72 @@ def test_solve_uot_chi_survives_a_round_that_empties_one_marginal():
     assert 0 <= gap < 1e-6
     assert 0.5 < plan.sum() < 1.0
     assert np.isclose(primal_value(plan, cost, a, b, "chi", "chi") - semi_dual_value(v, cost, a, b, "chi", "chi"), gap)
+
+
+def test_quantile_bin_means_are_the_w2_best_equal_weight_points():
+    from uotm.exact import quantile_bin_means
+
+    rng = np.random.default_rng(5)
+    s = rng.normal(size=600)
+    srt = np.sort(s)
+    # bins of whole points: the means of consecutive blocks of the sorted sample
+    np.testing.assert_allclose(quantile_bin_means(s, 20), srt.reshape(20, 30).mean(axis=1), atol=1e-12)
+    np.testing.assert_allclose(quantile_bin_means(s, 600), srt, atol=1e-12)
+    # bins that split points: the mean is kept, and the points are sorted
+    m = quantile_bin_means(s, 7)
+    assert m.shape == (7,) and np.all(np.diff(m) > 0)
+    assert np.mean(m) == pytest.approx(np.mean(s), abs=1e-12)
+
+    def w2_sq_to_sample(points):  # 600 = 20 * 30: each point stands for 30 consecutive sorted samples
+        return float(np.mean((srt - np.repeat(points, 600 // len(points))) ** 2))
+
+    best = w2_sq_to_sample(quantile_bin_means(s, 20))
+    medians = np.quantile(s, (np.arange(20) + 0.5) / 20)  # the W1-best points, not the W2-best
+    assert best < w2_sq_to_sample(medians)
+    for _ in range(20):  # no perturbation of the bin means comes closer
+        assert best <= w2_sq_to_sample(quantile_bin_means(s, 20) + 0.01 * rng.normal(size=20)) + 1e-15
+
+
+def test_quantile_bin_means_refuses_bad_input():
+    from uotm.exact import quantile_bin_means
+
+    for bad_n in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="positive integer"):
+            quantile_bin_means([0.0, 1.0], bad_n)
+    with pytest.raises(ValueError, match="empty"):
+        quantile_bin_means([], 3)
+    with pytest.raises(ValueError, match="NaN"):
+        quantile_bin_means([0.0, np.nan, 1.0], 2)
+
+
+def test_check_reweighting_bound_passes_the_optimum_and_fails_wrong_plans():
+    """Claim 3 of Theorem 3.3 holds at the solver's optimum; a plan that is not the optimum (the balanced plan, the
+    optimum doubled), a potential that does not certify it, or a cost that breaks the hypothesis c >= 0 fails."""
+    import ot
+
+    from uotm.exact import check_reweighting_bound
+
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(12, 2)), rng.normal(1.5, 0.7, size=(15, 2))
+    a, b = np.full(12, 1 / 12), np.full(15, 1 / 15)
+    for tau in (1e-3, 0.1, 3.0):
+        cost = tau * squared_distances(x, y)
+        v, plan, gap = solve_uot(a, b, cost, "kl", "kl", gap_tol=1e-12)
+        found = check_reweighting_bound(v, plan, cost, a, b)
+        assert 0 < found.ratio < 1 and found.gap == pytest.approx(gap, abs=1e-12)
+        balanced = ot.emd(a, b, cost)  # D = 0 <= the bound, but not the optimal plan: its gap is large
+        with pytest.raises(AssertionError, match="not certified optimal"):
+            check_reweighting_bound(v, balanced, cost, a, b)
+        if tau > 0.1:
+            continue  # at tau = 3 the optimal plan is nearly empty: doubling it, or moving v, costs little
+        with pytest.raises(AssertionError, match="not certified optimal"):  # twice the optimal plan
+            check_reweighting_bound(v, 2 * plan, cost, a, b)
+        with pytest.raises(AssertionError, match="not certified optimal"):  # the right plan, a wrong potential
+            check_reweighting_bound(v + 0.3 * rng.normal(size=15), plan, cost, a, b)
+    # the theorem needs c >= 0: with the cost tau C - 1 the certified optimum grows its marginals and breaks the bound
+    cost = 0.1 * squared_distances(x, y) - 1.0
+    v, plan, gap = solve_uot(a, b, cost, "kl", "kl", gap_tol=1e-12)
+    with pytest.raises(AssertionError, match="claim 3 fails"):
+        check_reweighting_bound(v, plan, cost, a, b)
+    with pytest.raises(ValueError, match="equal mass"):
+        check_reweighting_bound(v, plan, cost, a, 2 * b)

@@ -234,3 +234,95 @@ def uot_plan(x, y, tau: float, psi1: str | PsiConjugate = "kl", psi2: str | PsiC
     cost = tau * squared_distances(xs, ys)
     _, plan, gap = solve_uot(a, b, cost, psi1, psi2)
     return Plan(xs, ys, plan, primal_value(plan, cost, a, b, psi1, psi2), gap)
+
+
+def quantile_bin_means(samples, n: int) -> np.ndarray:
+    r"""The ``n`` equal-weight points closest in :math:`W_2` to the empirical law of a 1-D sample: the means of the
+    law over its ``n`` quantile bins, :math:`x_i=n\int_{(i-1)/n}^{i/n}F^{-1}(u)\,du`, sorted, shape (n,).
+
+    In 1-D, :math:`W_2^2` between two laws is :math:`\int_0^1(F^{-1}-G^{-1})^2du`, and an equal-weight n-point law
+    has a quantile function constant on each bin; the constant closest in mean square to :math:`F^{-1}` on a bin is
+    its mean there. (The points at the quantiles :math:`F^{-1}((i-\tfrac12)/n)`, the bins' medians, are the closest
+    in :math:`W_1` instead.) Exact up to rounding: :math:`\int_0^uF^{-1}` is piecewise linear with knots at
+    :math:`k/N`."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    s = np.sort(np.asarray(samples, dtype=np.float64).ravel())
+    if s.size == 0:
+        raise ValueError("samples is empty")
+    if not np.all(np.isfinite(s)):
+        raise ValueError("samples holds NaN or infinite values")
+    big_n = s.size
+    primitive = np.concatenate([[0.0], np.cumsum(s)]) / big_n  # int_0^{k/N} F^{-1}, k = 0..N
+    at_edges = np.interp(np.arange(n + 1) / n, np.arange(big_n + 1) / big_n, primitive)
+    return np.diff(at_edges) * n
+
+
+@dataclass(frozen=True)
+class ReweightingBound:
+    r"""Claim 3 of Theorem 3.3 on one discrete problem, as :func:`check_reweighting_bound` measured it."""
+
+    divergence: float  # D_{Psi_1}(pi_0 | a) + D_{Psi_2}(pi_1 | b) of the plan's marginals
+    bound: float  # the balanced cost OT_c(a, b) (tau W_2^2 for c = tau |x - y|^2)
+    empty: float  # the empty plan's value Psi_1(0) a.sum() + Psi_2(0) b.sum(), the second bound
+    value: float  # the plan's primal value
+    gap: float  # value - J(v): certified, by weak duality, to bound value - C_ub from above
+
+    @property
+    def ratio(self) -> float:
+        """``divergence / bound``: at most 1 where the claim holds."""
+        return self.divergence / self.bound
+
+
+def check_reweighting_bound(v, plan, cost, a, b, psi1: str | PsiConjugate = "kl", psi2: str | PsiConjugate = "kl",
+                            gap_share: float = 0.1, rtol: float = 1e-9) -> ReweightingBound:
+    r"""Check claim 3 of Theorem 3.3 (UOTM) on a solved discrete problem; raise ``AssertionError`` where it fails.
+
+    For discrete measures ``a`` (n,) and ``b`` (m,) of equal mass, a cost matrix ``cost`` (n, m), a plan (n, m)
+    and a potential ``v`` (m,) that a solver returned, two conditions must both hold:
+
+    1. *The plan is optimal, certified.* Its duality gap :math:`g=\mathrm{value}(\pi)-J(v)`, an upper bound on
+       :math:`\mathrm{value}(\pi)-C_{ub}` by weak duality, is non-negative (up to rounding) and below
+       ``gap_share`` times the divergence :math:`D` being checked.
+    2. *The bound.* :math:`D=D_{\Psi_1}(\pi_0|a)+D_{\Psi_2}(\pi_1|b)\le\min\{\mathrm{OT}_c(a,b),\,
+       \Psi_1(0)a(\mathcal X)+\Psi_2(0)b(\mathcal Y)\}`: the values of the balanced plan (``ot.emd2``) and of the
+       empty plan, both admissible in the primal, up to a relative rounding tolerance ``rtol``.
+
+    Condition 2 with the tolerance :math:`g` could not fail: every plan has :math:`D\le\mathrm{value}(\pi)
+    =J(v)+g\le C_{ub}+g\le\mathrm{OT}_c(a,b)+g` (weak duality, and the balanced plan is admissible). And
+    condition 2 alone holds for plans that are not the theorem's (the balanced plan has :math:`D=0`); condition 1
+    makes the plan the optimal one. Returns the measured quantities."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    cost = np.asarray(cost, dtype=np.float64)
+    plan = np.asarray(plan, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    if cost.shape != (len(a), len(b)) or plan.shape != cost.shape or v.shape != b.shape:
+        raise ValueError(f"need a (n,), b (m,), cost and plan (n, m), v (m,); got {a.shape}, {b.shape}, "
+                         f"{cost.shape}, {plan.shape}, {v.shape}")
+    if np.any(a <= 0) or np.any(b <= 0) or np.any(plan < 0):
+        raise ValueError("the weights must be positive and the plan non-negative")
+    if not np.all(np.isfinite(plan)) or not np.all(np.isfinite(v)) or not np.all(np.isfinite(cost)):
+        raise ValueError("the plan, the potential and the cost must be finite")
+    if abs(a.sum() - b.sum()) > 1e-12 * a.sum():
+        raise ValueError(f"Theorem 3.3 compares measures of equal mass; got {a.sum()} and {b.sum()}")
+    if not (gap_share > 0 and rtol >= 0):
+        raise ValueError(f"gap_share must be positive and rtol non-negative, got {gap_share}, {rtol}")
+    p1, p2 = get_psi(psi1), get_psi(psi2)
+    divergence = float(p1.divergence(plan.sum(1), a) + p2.divergence(plan.sum(0), b))
+    value = primal_value(plan, cost, a, b, p1, p2)
+    gap = value - semi_dual_value(v, cost, a, b, p1, p2)
+    bound = float(ot.emd2(a, b, cost, numItermax=10_000_000))
+    empty = float(p1.psi(np.zeros(1))[0] * a.sum() + p2.psi(np.zeros(1))[0] * b.sum())
+    found = ReweightingBound(divergence, bound, empty, value, gap)
+    if gap < -1e-12 * max(1.0, abs(value)):
+        raise AssertionError(f"the duality gap {gap:.3g} is negative: the plan or the potential is not what the "
+                             f"solver should return ({found})")
+    if not gap < gap_share * divergence:
+        raise AssertionError(f"the plan is not certified optimal: its duality gap {gap:.3g} is not below "
+                             f"{gap_share} x the divergence {divergence:.3g} ({found})")
+    limit = min(bound, empty)
+    if not divergence <= limit + rtol * abs(limit):
+        raise AssertionError(f"claim 3 fails: D = {divergence:.6g} > min(OT_c(a, b), empty plan) = {limit:.6g} "
+                             f"({found})")
+    return found
