@@ -101,7 +101,7 @@
 
 # %% tags=["parameters"]
 seed = 0  # seed of every problem, data set, network and noise draw
-n_problems = 200  # random discrete problems on which the theorem is checked (half with a non-injective decoder)
+n_problems = 200  # random discrete problems (every other one with a non-injective decoder: the theorem's test)
 n_couplings = 2000  # random admissible encoders (aggregate equal to the prior) for the illustration
 toy_data = "8gaussians"  # 2-D law of uotm.data.toy
 toy_steps = 1500  # optimiser steps of each 2-D run
@@ -114,11 +114,10 @@ digits_lam = 100.0  # lambda on the digits (the cost sums 256 squared pixel erro
 digits_z_dim = 8  # latent dimension for the digits
 digits_width = 32  # base channels of the convolutional encoder and decoder
 n_eval = 1000  # samples per proxy FID
-check_quality = True  # assert the quality claims, which hold at the default budget
+check_networks = True  # assert the claims about trained networks (they hold at these defaults for seeds 0-2)
 data_root = "../_build/uotm-data"  # cache of the digits classifier (shared with chapter 7)
 
 # %%
-import time
 import warnings
 
 import matplotlib.pyplot as plt
@@ -131,14 +130,16 @@ warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notic
 warnings.filterwarnings("ignore", category=LinAlgWarning)  # a singular covariance in a Fréchet distance
 
 from uotm import metrics
+from uotm.book import Claims, glue
 from uotm.data.images import make_dataset, to_signed
 from uotm.data.toy import make_distribution
 from uotm.plots import image_grid
 from uotm.presets import preset
-from uotm.wae import WAEConfig, mmd_imq, random_vegan_problem, squared_error, train_wae, vegan_sides
+from uotm.wae import (MERGE_RTOL, WAEConfig, merge_margins, mmd_imq, random_vegan_problem, squared_error, train_wae,
+                       vegan_sides)
 
 torch.set_num_threads(1)  # small networks, shared cores
-page_start = time.perf_counter()
+claims = Claims(enabled=check_networks)
 rng = np.random.default_rng(seed)
 
 # %% [markdown]
@@ -149,29 +150,65 @@ rng = np.random.default_rng(seed)
 # of $z_1$, and about a third of the latent atoms are mirror images $(-z_1,z_2)$ of others, so that pairs of latent
 # atoms land on one point and $G_\#P_Z$ has fewer atoms than $P_Z$. Both sides of {eq}`eq-vegan` are computed exactly
 # with $c=\lVert\cdot\rVert^2$.
+#
+# Only the non-injective problems test the theorem. When $G$ is injective on the atoms, $G_\#P_Z$ has the atoms
+# $G(z_j)$ with the weights $b_j$, and the two sides are *the same* linear program (the same costs $M_{ij}$, the same
+# marginals): their agreement checks the solver, and is kept here as that sanity check only.
+#
+# "Lands on one point" needs a tolerance. The two images of a mirrored pair are computed in different rows of a
+# matrix product, which a CPU may round differently in the last bits, so bit equality would count some collapsed
+# pairs as two atoms. `uotm.wae.pushforward` merges
+# images that agree to {glue:text}`merge_rtol:.0e` times the scale of the points (their largest coordinate in
+# absolute value); the cell below prints how far that threshold is from the differences that occur.
 
 # %%
-rows = []
+rows, spread, separation = [], 0.0, np.inf
 for k in range(n_problems):
     n, m = rng.integers(5, 41, 2)
     collapse = int(m // 3) if k % 2 else 0
     x, z, a, b, g = random_vegan_problem(int(n), int(m), seed + k, collapse=collapse)
     check = vegan_sides(x, z, g, a, b)
-    rows.append((int(n), int(m), check.n_pushed_atoms, check.w_data, check.w_latent, check.relative_error))
+    rows.append((int(n), int(m), collapse, check.n_pushed_atoms, check.w_data, check.w_latent, check.relative_error))
+    # how far the merged images are from each other, and the distinct ones, relative to the points' scale
+    spread_k, separation_k = merge_margins(g(z))
+    spread, separation = max(spread, spread_k), min(separation, separation_k)
 rows = np.array(rows)
-injective = rows[:, 2] == rows[:, 1]
-max_rel = rows[:, 5].max()
-print(f"{n_problems} problems: {injective.sum()} with an injective decoder, {(~injective).sum()} with a "
-      f"non-injective one (G#P_Z has {np.mean(rows[~injective, 2] / rows[~injective, 1]):.2f} of P_Z's atoms on "
-      f"average)")
-print(f"largest relative gap |W_c(P_X, G#P_Z) - inf_Q E c(X, G(Z))| / W_c: {max_rel:.1e} "
-      f"(injective {rows[injective, 5].max():.1e}, non-injective {rows[~injective, 5].max():.1e})")
-assert (~injective).sum() >= n_problems // 2 - 1 and injective.sum() >= 1
+m_atoms, collapsed, pushed, rel = rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 6]
+injective = pushed == m_atoms
+n_test = int((~injective).sum())
+max_rel = glue("max_rel_noninjective", rel[~injective].max() if n_test else 0.0)
+max_rel_same = glue("max_rel_injective", rel[injective].max() if injective.any() else 0.0)
+glue("n_noninjective", n_test)
+glue("n_injective", int(injective.sum()))
+glue("atoms_kept", np.mean(pushed[~injective] / m_atoms[~injective]) if n_test else np.nan)
+glue("merge_rtol", MERGE_RTOL)
+glue("merge_spread", spread)
+glue("merge_separation", separation)
+print(f"{n_problems} problems. The theorem's test: {n_test} with a non-injective decoder (G#P_Z has "
+      f"{np.mean(pushed[~injective] / m_atoms[~injective]) if n_test else np.nan:.2f} of P_Z's atoms on average), "
+      f"largest relative gap "
+      f"|W_c(P_X, G#P_Z) - inf_Q E c(X, G(Z))| / W_c = {max_rel:.1e}")
+print(f"sanity check of the solver: {int(injective.sum())} with an injective decoder (one linear program on both "
+      f"sides), largest relative gap {max_rel_same:.1e}")
+print(f"merging: images of collapsed pairs differ by at most {spread:.1e} of the points' scale, distinct images by at "
+      f"least {separation:.1e}; the tolerance is {MERGE_RTOL:.0e}")
+# every collapsed pair is merged and nothing else is: m - collapse images exactly
+assert np.array_equal(pushed, m_atoms - collapsed), rows[pushed != m_atoms - collapsed]
+assert n_test == n_problems // 2
+assert spread < 1e-3 * MERGE_RTOL and separation > 1e3 * MERGE_RTOL  # no image is near the threshold
 assert max_rel < 1e-6
+assert max_rel_same < 1e-9
 
 # %% [markdown]
-# The equality is exact to the solver's precision, with and without collapse. Its content is the constraint: two
-# encoders that break it, for one problem with an injective decoder and one with a non-injective one.
+# On the {glue:text}`n_noninjective` problems whose decoder is not injective, where $G_\#P_Z$ keeps on average
+# {glue:text}`atoms_kept:.0%` of $P_Z$'s atoms, the two programs have different sizes, and their optimal values agree
+# to a relative {glue:text}`max_rel_noninjective:.0e`: the solver's precision. (The {glue:text}`n_injective` problems
+# with an injective decoder agree to {glue:text}`max_rel_injective:.0e`, as one program solved twice should.) The
+# merged images differed by at most {glue:text}`merge_spread:.0e` of the points' scale and distinct images by at
+# least {glue:text}`merge_separation:.0e`, so the tolerance decides nothing close.
+#
+# The theorem's content is the constraint: two encoders that break it, for one problem with an injective decoder
+# and one with a non-injective one.
 #
 # - **the nearest-atom encoder** $Q(Z|x_i)=\delta_{z_{j(i)}}$ with $j(i)=\arg\min_jc(x_i,G(z_j))$: what an auto-encoder
 #   with $\lambda=0$ is free to do. Its cost $\sum_ia_i\min_jM_{ij}$ falls *below* $W_c(P_X,P_G)$, since its aggregate
@@ -199,13 +236,13 @@ for ax, collapse in zip(axes[:2], (0, 10)):
     ax.set_title(f"{'injective' if not collapse else 'non-injective'} G: 30 data atoms, 30 latent atoms, "
                  f"{check.n_pushed_atoms} images", fontsize=9)
     ax.legend(fontsize=7)
-axes[2].loglog(rows[injective, 3], rows[injective, 4], "o", ms=3, label="injective G")
-axes[2].loglog(rows[~injective, 3], rows[~injective, 4], "x", ms=4, label="non-injective G")
-lims = [rows[:, 3:5].min() * 0.8, rows[:, 3:5].max() * 1.2]
+axes[2].loglog(rows[injective, 4], rows[injective, 5], "o", ms=3, label="injective G (one program twice)")
+axes[2].loglog(rows[~injective, 4], rows[~injective, 5], "x", ms=4, label="non-injective G")
+lims = [rows[:, 4:6].min() * 0.8, rows[:, 4:6].max() * 1.2]
 axes[2].plot(lims, lims, "k-", lw=0.7)
 axes[2].set_xlabel(r"$W_c(P_X,G_{\sharp}P_Z)$ (OT in data space)")
 axes[2].set_ylabel(r"$\inf_{Q_Z=P_Z}\mathbb{E}\,c(X,G(Z))$ (OT to the latent atoms)")
-axes[2].set_title(f"{n_problems} problems, largest relative gap {max_rel:.0e}", fontsize=9)
+axes[2].set_title(f"{n_problems} problems; non-injective G: largest relative gap {max_rel:.0e}", fontsize=9)
 axes[2].legend(fontsize=8)
 fig.tight_layout()
 plt.show()
@@ -308,39 +345,67 @@ fig.tight_layout()
 plt.show()
 
 wae, ae = toy_scores["WAE-MMD"], toy_scores["auto-encoder (lambda=0)"]
-if check_quality:
-    assert wae["W2"] < 0.75 * toy_scores["fitted Gaussian"]["W2"], (wae, toy_scores["fitted Gaussian"])
-    assert wae["W2"] < ae["W2"] and wae["mmd"] < 0.2 * ae["mmd"], (wae, ae)
-    assert wae["recon"] < 0.01 * np.trace(np.cov(test.T))
-    # the penalised objective does not reach the theorem's constraint: recon is below W2^2, even less the floor's
-    assert wae["recon"] < 0.5 * (wae["W2"] ** 2 - toy_scores["data (fresh sample)"]["W2"] ** 2), wae
-    if run_gan:
-        assert toy_scores["WAE-GAN"]["W2"] < toy_scores["fitted Gaussian"]["W2"]
+gauss_w2, floor_w2 = toy_scores["fitted Gaussian"]["W2"], toy_scores["data (fresh sample)"]["W2"]
+variance = np.trace(np.cov(test.T))
+ae_radius = float(np.linalg.norm(toy_runs["auto-encoder (lambda=0)"][2], axis=1).mean())
+for key, value in {"wae_w2": wae["W2"], "gauss_w2": gauss_w2, "floor_w2": floor_w2, "ae_w2": ae["W2"],
+                   "wae_mmd": wae["mmd"], "ae_mmd": ae["mmd"], "wae_recon": wae["recon"], "ae_recon": ae["recon"],
+                   "wae_w2_sq": wae["W2"] ** 2, "wae_excess_w2_sq": wae["W2"] ** 2 - floor_w2 ** 2,
+                   "ae_code_radius": ae_radius, "toy_variance": variance}.items():
+    glue(key, value)
+claims.below("wae_w2_over_gaussian", wae["W2"] / gauss_w2, 0.75,
+             "the WAE-MMD's W2 to the data is under 3/4 of the fitted Gaussian's")
+claims.below("wae_w2_over_ae", wae["W2"] / ae["W2"], 1.0, "the WAE-MMD's samples are closer to the data than the "
+             "plain auto-encoder's")
+claims.below("wae_mmd_over_ae", wae["mmd"] / ae["mmd"], 0.2, "the WAE-MMD's codes are far closer to the prior (MMD) "
+             "than the plain auto-encoder's")
+claims.below("wae_recon_over_variance", wae["recon"] / variance, 0.01, "the WAE-MMD reconstructs to 1% of the data's "
+             "variance")
+# the penalised objective does not reach the theorem's constraint: recon is below W2^2, even less the floor's
+claims.below("wae_recon_over_excess", wae["recon"] / (wae["W2"] ** 2 - floor_w2 ** 2), 0.5,
+             "the WAE-MMD's reconstruction error is under half its W2^2 to the data less the floor's")
+if run_gan:
+    gan = toy_scores["WAE-GAN"]
+    glue("gan_w2", gan["W2"])
+    glue("gan_mmd", gan["mmd"])
+    claims.below("gan_w2_over_gaussian", gan["W2"] / gauss_w2, 1.0, "the WAE-GAN's W2 is under the fitted Gaussian's")
 else:
-    print("(check_quality is off: the quality claims are not asserted for this short run)")
+    glue("gan_w2", float("nan"))
+    glue("gan_mmd", float("nan"))
 
 # %% [markdown]
 # **What the runs show.** The WAE-MMD's codes fill the prior's disc (bottom row, coloured by the angle of the data
-# point): each mode becomes a wedge from the centre outwards, and together the wedges cover $N(0,I_2)$ (MMD about
-# 0.006). Its samples sit on the eight modes, with part of the mass on the circle between neighbouring modes: a
-# continuous decoder cannot cut $N(0,I_2)$ into eight pieces without sending the prior's mass between the wedges
-# through the gaps. In $W_2$ it ends well under the fitted Gaussian's distance (0.40 against 0.89 with the
-# defaults), about 0.1 above the floor that two samples of the data set. The WAE-GAN, with a stochastic encoder,
-# lands at a similar distance with a different flaw: its codes leave the centre and the outside of the disc empty
-# (MMD about 0.07), and its samples trace the circle as a thin line.
+# point): each mode becomes a wedge from the centre outwards, and together the wedges cover $N(0,I_2)$ (MMD
+# {glue:text}`wae_mmd:.3f` in this run). Its samples follow the circle through the modes, with part of the mass on
+# the circle between neighbouring modes: a continuous decoder cannot cut $N(0,I_2)$ into eight pieces without
+# sending the prior's mass between the wedges through the gaps. In $W_2$ it ends well under the fitted Gaussian's
+# distance ({glue:text}`wae_w2:.2f` against {glue:text}`gauss_w2:.2f`, a ratio of
+# {glue:text}`wae_w2_over_gaussian:.2f`), above the floor of {glue:text}`floor_w2:.2f` that two samples of the data
+# set. The WAE-GAN, with a stochastic encoder, lands at $W_2$ {glue:text}`gan_w2:.2f` with a different flaw: its
+# codes gather in small clusters on a ring that leaves the centre and the outside of the disc empty (MMD
+# {glue:text}`gan_mmd:.3f`), and its samples trace the circle as a thin line through the modes.
 #
-# The plain auto-encoder reconstructs best (its objective is the reconstruction alone) but packs the codes of each
-# mode into a tight cluster, eight islands at radius about 1.5: its aggregate $Q_Z$ is far from the prior (MMD
-# about 0.28), and the prior samples that fall between the islands or outside them decode to points scattered over
-# the plane. Its samples are further from the data than the fitted Gaussian's. In the theorem's terms its encoder
-# breaks the constraint, as the nearest-atom encoder did above.
+# The plain auto-encoder reconstructs best (its objective is the reconstruction alone: error
+# {glue:text}`ae_recon:.1e` against the WAE's {glue:text}`wae_recon:.1e`) but packs the codes of each mode into a
+# tight cluster, islands at a mean radius of {glue:text}`ae_code_radius:.1f`: its aggregate $Q_Z$ is far from the
+# prior (MMD {glue:text}`ae_mmd:.3f`, so the WAE's is {glue:text}`wae_mmd_over_ae:.0%` of it), and the prior samples
+# that fall between the islands or inside them decode to points off the modes ($W_2$ {glue:text}`ae_w2:.2f`; the
+# fitted Gaussian's: {glue:text}`gauss_w2:.2f`). In the theorem's terms its encoder breaks the constraint, as the
+# nearest-atom encoder did above.
 #
-# The WAE's reconstruction error is far *smaller* than its $W_2^2$ to the data (0.0016 against 0.16, and still
-# against 0.06 after subtracting the floor's $W_2^2$, the part that comes from comparing finite samples). With the
-# constraint $Q_Z=P_Z$ the theorem would give $\mathbb E\,c(X,G(Z))\ge W_2^2(P_X,G_\#P_Z)$: the penalty leaves a
-# small mismatch between the codes and the prior, and the gaps between the wedges, which the decoder maps onto the
-# circle between the modes, are exactly where the two differ. The penalised objective is a relaxation, not the
-# transport cost itself.
+# The WAE's reconstruction error is far *smaller* than its $W_2^2$ to the data ({glue:text}`wae_recon:.1e` against
+# {glue:text}`wae_w2_sq:.3f`, and still against {glue:text}`wae_excess_w2_sq:.3f` after subtracting the floor's
+# $W_2^2$, the part that comes from comparing finite samples). With the constraint $Q_Z=P_Z$ the theorem would give
+# $\mathbb E\,c(X,G(Z))\ge W_2^2(P_X,G_\#P_Z)$: the penalty leaves a small mismatch between the codes and the prior,
+# and the gaps between the wedges, which the decoder maps onto the circle between the modes, are exactly where the
+# two differ. The penalised objective is a relaxation, not the transport cost itself.
+#
+# What is claimed here about the trained networks is checked at the default parameters (`check_networks`), with
+# bounds that hold at seeds 0, 1 and 2 with a margin (`python ci/seeds.py 10_encoders` measures them): the WAE-MMD's
+# $W_2$ under 3/4 of the fitted Gaussian's and under the auto-encoder's, its MMD under a fifth of the
+# auto-encoder's, its reconstruction error under 1% of the data's variance ({glue:text}`toy_variance:.2f`) and under
+# half its excess $W_2^2$, and the WAE-GAN's $W_2$ under the Gaussian's. The shapes in the figure (wedges, islands,
+# a thin line) are what those three seeds show; the numbers in this paragraph are this run's.
 
 # %% [markdown]
 # ## A WAE on the digits
@@ -353,7 +418,7 @@ else:
 # Two scores, both through the small digit classifier of `uotm.metrics` (the one behind chapter 7's proxy FID):
 #
 # - **reconstructions keep the digit**: the classifier's label of $G(\mu(x))$ for a *held-out* digit $x$ is the label
-#   of $x$ (acceptance: at least 90%; the classifier's own accuracy on the real held-out digits is the ceiling);
+#   of $x$ (acceptance: at least 85%; the classifier's own accuracy on the real held-out digits is the ceiling);
 # - **samples look like digits**: the proxy FID of `n_eval` samples $G(Z)$, $Z\sim N(0,I)$, against the training
 #   digits, beside that of as many samples of the Gaussian fitted to the training pixels (chapter 7's yardstick,
 #   which the WAE must beat) and that of the held-out digits (the floor).
@@ -428,26 +493,42 @@ for ax in axes:
 fig.tight_layout()
 plt.show()
 
-if check_quality:
-    assert agreement >= 0.90, agreement
-    assert fid["WAE samples"] < fid["pixel Gaussian"], fid
-    assert fid["held-out digits"] < fid["WAE samples"]
-else:
-    print("(check_quality is off: the quality claims are not asserted for this short run)")
+claims.above("digits_agreement", agreement, 0.85, "held-out reconstructions keep their label for 85% of the digits")
+claims.below("recon_held_over_train", recon_held / recon_train, 1.5, "the held-out reconstruction error is within "
+             "1.5 times the training one")
+claims.below("fid_wae_over_gauss", fid["WAE samples"] / fid["pixel Gaussian"], 1.0,
+             "the WAE's samples have a lower proxy FID than the pixel Gaussian's")
+claims.below("fid_held_out_over_wae", fid["held-out digits"] / fid["WAE samples"], 1.0,
+             "the held-out digits have a lower proxy FID than the WAE's samples")
+claims.below("fid_recon_over_wae", fid["WAE reconstructions (held-out)"] / fid["WAE samples"], 1.0,
+             "the reconstructions have a lower proxy FID than the samples")
+for key, value in {"digits_agreement_pct": 100 * agreement, "classifier_accuracy_pct": 100 * accuracy,
+                   "recon_train": recon_train, "recon_held": recon_held, "mmd_digits": mmd_digits,
+                   "fid_wae": fid["WAE samples"], "fid_gauss": fid["pixel Gaussian"],
+                   "fid_recon": fid["WAE reconstructions (held-out)"], "fid_held_out": fid["held-out digits"],
+                   "digits_latent": digits_z_dim}.items():
+    glue(key, value)
 
 # %% [markdown]
-# **What the digits show.** Through eight latent numbers per image, the reconstructions of held-out digits keep
-# their identity: with the defaults the classifier gives 93% of them the input's label, against 98% for the real
-# held-out digits. The reconstruction error of
-# held-out digits is somewhat above the training one (about 5.9 against 5.0 summed squared pixel errors), so the
-# auto-encoder has not memorised its 1 500 images. The samples beat the pixel Gaussian in proxy FID (about 14
-# against 17), which chapter 7's UOTM did not at its few-minute budget; they are smoother than real digits (the
-# WAE's known weakness with a squared-error cost) and the held-out digits (about 6) remain well ahead. The
-# reconstructions score between the two (about 10): part of the gap between the samples and the data is the
-# decoder's blur, which the reconstructions share; the rest is likely the prior's mass that falls between the codes
-# of the data, as in 2-D (the MMD between the codes and the prior is small but not zero). The comparison
-# with chapter 7 is not one of methods: an auto-encoder's training is a regression with a small penalty, far easier
-# to run on a CPU than a min–max game, and this page's decoder is a small convolutional net.
+# **What the digits show.** Through {glue:text}`digits_latent` latent numbers per image, the reconstructions of
+# held-out digits keep their identity: the classifier gives {glue:text}`digits_agreement_pct:.0f`% of them the
+# input's label, against {glue:text}`classifier_accuracy_pct:.0f`% for the real held-out digits. The reconstruction
+# error of held-out digits is somewhat above the training one ({glue:text}`recon_held:.1f` against
+# {glue:text}`recon_train:.1f` summed squared pixel errors), so the auto-encoder has not memorised its 1 500 images.
+# The samples beat the pixel Gaussian in proxy FID ({glue:text}`fid_wae:.1f` against {glue:text}`fid_gauss:.1f`);
+# they are smoother than real digits (the WAE's known weakness with a squared-error cost) and the held-out digits
+# ({glue:text}`fid_held_out:.1f`) remain ahead. The reconstructions score between the two
+# ({glue:text}`fid_recon:.1f`): part of the gap between the samples and the data is the decoder's blur, which the
+# reconstructions share; the rest is likely the prior's mass that falls between the codes of the data, as in 2-D
+# (the MMD between the codes and the prior is small but not zero: {glue:text}`mmd_digits:.4f`). An auto-encoder's
+# training is a regression with a small penalty, far easier to run on a CPU than the min–max game of chapter 7, and
+# this page's decoder is a small convolutional net.
+#
+# These statements are claims checked at the default parameters, and they hold at seeds 0, 1 and 2: at least 85% of
+# the labels kept (a bound with a margin below what those seeds give, since another CPU trains another network), a
+# held-out error within 1.5 times the training one, and the order held-out digits < reconstructions < samples <
+# pixel Gaussian in proxy FID (each as a ratio below 1). The proxy FIDs themselves depend on the classifier, which
+# is trained on the machine that builds the book: compare them with the yardsticks of the same run, not across runs.
 #
 # ## What more budget changes
 #
@@ -461,5 +542,3 @@ else:
 # - **WAE-GAN on images** (`WAEConfig(data="digits", penalty="gan")`): the option exists (its tests and the 2-D run
 #   above use it) but is not run on images here; it brings back a min–max game, on the latent space only.
 
-# %%
-print(f"page run time: {time.perf_counter() - page_start:.0f} s")
