@@ -106,3 +106,42 @@ def test_built_chapter_has_figures_and_no_errors(name):
     for block in re.findall(r'<div class="[^"]*\boutput (?:stream|stderr)\b[^"]*">(.*?)</div>', html, flags=re.S):
         found = re.search(r"\b[A-Z]\w*(?:Error|Exception)\b", block)
         assert not found, f"{name}: printed output reports {found.group(0)}: {block[:300]}"
+
+
+ANECDOTE = re.compile(r"while writing|this session|digest|could not be read", flags=re.I)
+
+
+def test_the_book_speaks_of_the_method_and_its_own_runs_only():
+    """No page, and not the README, tells how it was written ("in runs made while writing this page", ...)."""
+    paths = [ROOT / "README.md", *sorted((ROOT / "book").glob("*.md")), *NOTEBOOKS]
+    found = [f"{p.relative_to(ROOT)}:{k}: {line.strip()[:100]}" for p in paths
+             for k, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1) if ANECDOTE.search(line)]
+    assert not found, "anecdotes instead of evidence:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_claims_about_networks_are_off_at_ci_size_only_through_check_networks(path):
+    """A chapter that trains networks has the parameter check_networks (True by default), and its CI parameters turn
+    it off; no chapter keeps the old name check_quality."""
+    source = path.read_text(encoding="utf-8")
+    assert "check_quality" not in source, f"{path.name}: rename check_quality to check_networks"
+    params = next(c for c in _cells(path) if "parameters" in c["tags"])
+    if "Claims(" not in source:
+        return
+    assert re.search(r"^check_networks = True\b", params["source"], flags=re.M), (
+        f"{path.name} makes claims about trained networks but has no `check_networks = True` parameter")
+    ci = yaml.safe_load((ROOT / "ci" / "params" / f"{path.stem}.yaml").read_text()) or {}
+    assert ci.get("check_networks") is False, f"ci/params/{path.stem}.yaml must set check_networks: false"
+
+
+@pytest.mark.skipif(not HTML.is_dir(), reason="the book has not been built (run: python ci/build_book.py --params ci)")
+@pytest.mark.parametrize("name", _toc_chapters())
+def test_built_chapter_opens_with_its_run(name):
+    """Each built chapter says, under its title, which run it is; a CI-size page says its claims are not checked."""
+    html = (HTML / "executed" / f"{name}.html").read_text(encoding="utf-8")
+    text = re.sub(r"<[^>]+>", "", html)
+    assert "This page is a run" in text, f"{name}: no run banner under the title"
+    found = re.search(r"This page is a run of\s+notebooks/(\S+)\.py with the (default|small CI) parameters", text)
+    assert found and found.group(1) == name, f"{name}: the banner names another chapter or parameter set"
+    if found.group(2) == "small CI":
+        assert "not checked" in text, f"{name}: a CI-size page must say that its claims are not checked"
