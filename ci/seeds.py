@@ -1,13 +1,15 @@
 """Measure every chapter's claims about trained networks at several seeds, at the chapters' default budget.
 
     python ci/seeds.py                       # every chapter with a check_networks parameter, seeds 0 1 2
-    python ci/seeds.py 06_choosing_psi --seeds 0 1 2 3 4 --jobs 2
+    python ci/seeds.py 06_choosing_psi --seeds 0 1 2 3 4
+    python ci/seeds.py --table-only          # the table of the runs recorded in _build/seeds/, nothing run
 
 Each (chapter, seed) is executed by ci/execute.py with ``-p seed S -p check_networks true`` into
 _build/seeds/NAME-seedS/, with the claims recorded (``UOTM_CLAIMS_LOG``) and not stopping the page
 (``UOTM_CLAIMS_SOFT=1``), so that one run measures all of them. The table (Markdown, printed and written to
 _build/seeds/table.md) gives each claim's bound and its value at each seed; a claim that fails is marked **fails**.
-Exit status 1 if a claim fails or a chapter fails for another reason.
+Chapters run ``--jobs`` at a time; the seeds of one chapter run one after the other (a page's run folders are
+shared between its runs). Exit status 1 if a claim fails or a chapter fails for another reason.
 """
 
 from __future__ import annotations
@@ -92,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", metavar="NAME", help="chapters (default: every chapter with claims)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--jobs", type=int, default=2, help="chapters run at once (default 2)")
+    parser.add_argument("--jobs", type=int, default=2, help="chapters run at once (default 2); a chapter's seeds run one at a time")
     parser.add_argument("--cell-timeout", type=int, default=1800)
+    parser.add_argument("--table-only", action="store_true",
+                        help="run nothing: make the table from the claims recorded by earlier runs")
     args = parser.parse_args(argv)
     with_claims = chapters_with_claims()
     names = args.names or with_claims
@@ -102,22 +106,37 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {name} has no '{execute.CHECK_PARAMETER}' parameter, so no claims about trained "
                   f"networks; chapters with claims: {', '.join(with_claims)}", file=sys.stderr)
             return 2
-    jobs = [(n, s) for n in names for s in args.seeds]
     start = time.perf_counter()
     results = {}
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        for name, seed, ran, tail, seconds in pool.map(lambda job: run_one(*job, args.cell_timeout), jobs):
-            log = OUT / f"{name}-seed{seed}" / "claims.jsonl"
-            claims = read_claims_log(log) if log.exists() else []
-            results[(name, seed)] = (ran, tail, claims)
-            bad = sum(not c.holds for c in claims)
-            print(f"{'ok    ' if ran else 'FAILED'} {name} seed {seed}: {len(claims)} claims, {bad} failing, "
-                  f"{seconds:.0f} s{'' if ran else ': ' + tail}", flush=True)
+
+    def record(name: str, seed: int, ran: bool, tail: str) -> None:
+        log = OUT / f"{name}-seed{seed}" / "claims.jsonl"
+        claims = read_claims_log(log) if log.exists() else []
+        results[(name, seed)] = (ran, tail, claims)
+        return claims
+
+    if args.table_only:
+        for name in names:
+            for seed in args.seeds:
+                ran = (OUT / f"{name}-seed{seed}" / "claims.jsonl").exists()
+                record(name, seed, ran, "" if ran else "no recorded run")
+    else:
+        def run_chapter(name: str) -> None:
+            # a chapter's seeds run one after the other: a page's run folders (e.g. ../_build/runs/NAME) are shared
+            for seed in args.seeds:
+                _, _, ran, tail, seconds = run_one(name, seed, args.cell_timeout)
+                claims = record(name, seed, ran, tail)
+                bad = sum(not c.holds for c in claims)
+                print(f"{'ok    ' if ran else 'FAILED'} {name} seed {seed}: {len(claims)} claims, {bad} failing, "
+                      f"{seconds:.0f} s{'' if ran else ': ' + tail}", flush=True)
+
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            list(pool.map(run_chapter, names))
     text, failures = table(results, args.seeds)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "table.md").write_text(text + "\n")
     print(text)
-    print(f"{len(jobs)} runs in {time.perf_counter() - start:.0f} s; {failures} failure(s); table in "
+    print(f"{len(names) * len(args.seeds)} runs in {time.perf_counter() - start:.0f} s; {failures} failure(s); table in "
           f"{(OUT / 'table.md').relative_to(ROOT)}")
     return 1 if failures else 0
 
