@@ -19,7 +19,8 @@ from uotm.bench import format_report
 from uotm.cli import main
 from uotm.data.images import TensorImages
 from uotm.presets import ImageConfig, SJKOConfig, preset, preset_defaults
-from uotm.train import load_config, make_state, read_metrics, save_config, train, train_step
+from uotm.presets import resolve
+from uotm.train import make_state, read_metrics, save_config, train, train_step
 
 from test_train import _free_port, build_tiny, losses_of, snapshot, tiny_data  # noqa: E402
 
@@ -82,12 +83,12 @@ def test_phases_and_their_iterations():
 def test_config_yaml_round_trip_and_sparse_files(tmp_path):
     cfg = sjko_cfg(sjko=dict(loss="jsd", h=0.5, cost_scale="euclidean", noise_scale=0.0))
     save_config(cfg, tmp_path / "config.yaml")
-    assert load_config(tmp_path / "config.yaml") == cfg
+    assert resolve(config=tmp_path / "config.yaml") == cfg
     assert ImageConfig.from_dict(cfg.to_dict()) == cfg
     assert ImageConfig.from_dict(yaml.safe_load(yaml.safe_dump(cfg.to_dict()))) == cfg
     # a file with a few keys: the rest are the preset's S-JKO defaults
     (tmp_path / "few.yaml").write_text("preset: cifar10\nmodel: sjko\nsjko:\n  phases: 50\n")
-    few = load_config(tmp_path / "few.yaml")
+    few = resolve(config=tmp_path / "few.yaml")
     assert few == preset("cifar10", model="sjko", sjko=dict(phases=50))
     # an old UOTM config (no model, no sjko block) is still a UOTM config
     old = preset("digits").to_dict()

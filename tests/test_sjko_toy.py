@@ -129,7 +129,7 @@ def test_train_command_runs_a_2d_sjko_preset(tmp_path, capsys):
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert saved["phases"] == 2 and saved["first_iterations"] == 15 and saved["batch_size"] == 64
     assert main(args) == 2  # the folder holds a run now
-    assert "not an empty folder" in capsys.readouterr().err
+    assert "already holds a run" in capsys.readouterr().err
     assert main(["train", "--preset", "gaussian2d", "--dry-run"]) == 2  # needs --model sjko
     assert main(["train", "--model", "sjko", "--preset", "gaussian2d", "--tau", "0.1", "--dry-run"]) == 2
     assert main(["train", "--model", "sjko", "--preset", "gaussian2d", "--set", "nope=1", "--dry-run"]) == 2

@@ -15,7 +15,8 @@ import uotm.train as T
 from uotm.cli import main
 from uotm.data.images import TensorImages, make_dataset
 from uotm.presets import ImageConfig, preset
-from uotm.train import load_config, make_state, read_metrics, train, train_step
+from uotm.presets import resolve
+from uotm.train import make_state, read_metrics, train, train_step
 
 TIMING = ("sec_per_iter", "seconds")
 
@@ -91,7 +92,7 @@ def test_a_run_writes_its_folder_and_the_config_round_trips(tmp_path):
     state = train(cfg, tmp_path / "run", build=build_tiny, dataset=tiny_data(), device="cpu", progress=False)
     names = sorted(n for n in os.listdir(tmp_path / "run") if not n.startswith("events.out.tfevents"))
     assert names == ["config.yaml", "metrics.jsonl", "samples-0000005.png", "samples-0000006.png", "snapshot.pt"]
-    assert load_config(tmp_path / "run" / "config.yaml") == cfg
+    assert resolve(config=tmp_path / "run" / "config.yaml") == cfg
     rows = read_metrics(tmp_path / "run")
     assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6] and all(math.isfinite(r["map_loss"]) for r in rows)
     assert rows[-1]["epoch"] == 1.5 and rows[-1]["kimg"] == 6 * 16 / 1000

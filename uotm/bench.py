@@ -136,19 +136,94 @@ def _peak_rss_bytes() -> int:
     return rss if sys.platform == "darwin" else rss * 1024  # bytes on macOS, KiB on Linux
 
 
+def free_memory(device: torch.device) -> int:
+    """Bytes that ``device`` can still give: CUDA's free memory, or the CPU's ``MemAvailable``."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import os
+
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and any(
+        s in text for s in ("out of memory", "can't allocate memory", "not enough memory", "failed to allocate"))
+
+
+def memory_per_image(cfg: ImageConfig, device, build: Callable | None = None, r1_every: int = 1) -> int:
+    """Bytes one image adds to an iteration: the growth, from 2 to 4 images, of the tensors autograd saves for
+    the backward passes of :func:`uotm.train.train_step` (R1's double backward included), plus the image itself.
+    A lower bound (temporaries are not counted), cheap to measure at any size."""
+    device = torch.device(device)
+    saved = []
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        for b in (2, 4):
+            total = 0
+
+            def pack(t):
+                nonlocal total
+                total += t.numel() * t.element_size()
+                return t
+
+            torch.manual_seed(cfg.seed)
+            state = make_state(cfg, *(build or default_networks)(cfg), device, r1_every=r1_every)
+            y = torch.zeros(b, cfg.channels, cfg.image_size, cfg.image_size, device=device)
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                train_step(state, y)
+            saved.append(total)
+            del state, y
+    return max((saved[1] - saved[0]) // 2, 1) + cfg.channels * cfg.image_size**2 * 4
+
+
 def run_bench(cfg: ImageConfig, *, batch: int | None = None, steps: int = 20, warmup: int = 5, device=None,
               channels_last: bool | None = None, compile_nets: Sequence[str] = (), r1_every: int | None = None,
               flops: bool = True, build: Callable | None = None) -> dict:
     """Time ``steps`` calls of :func:`uotm.train.train_step` after ``warmup`` untimed ones and return the report
     (the fields of ``python -m uotm bench --json``). ``batch`` defaults to ``cfg.batch_size``; the precision is
     ``cfg.precision`` (bf16 autocast on CUDA, fp32 elsewhere); ``flops=False`` skips the FLOP count; ``r1_every``
-    defaults to ``cfg.r1_every``."""
+    defaults to ``cfg.r1_every``.
+
+    A batch too large for the device's memory is one sentence (``ValueError``) with a batch that fits by
+    :func:`memory_per_image`'s estimate: checked up front for the images themselves, caught when an allocation
+    fails later."""
     cfg = cfg.validate()
     batch = cfg.batch_size if batch is None else batch
     r1_every = cfg.r1_every if r1_every is None else r1_every
     if batch < 1 or steps < 1 or warmup < 0:
         raise ValueError(f"need batch >= 1, steps >= 1, warmup >= 0; got {batch}, {steps}, {warmup}")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    too_big = batch * cfg.channels * cfg.image_size**2 * 4 > free_memory(device)
+    if not too_big:
+        try:
+            return _run_bench(cfg, batch, steps, warmup, device, channels_last, compile_nets, r1_every, flops, build)
+        except (RuntimeError, MemoryError) as exc:
+            if not _is_out_of_memory(exc):
+                raise
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    free = free_memory(device)
+    per_image = memory_per_image(cfg, device, build, r1_every)
+    fits = int(0.8 * free) // per_image
+    advice = f"--batch {fits} fits (about {per_image / 2**20:.3g} MiB per image)" if fits >= 1 else \
+        "not even one image fits"
+    raise ValueError(f"--batch {batch} does not fit in the memory of {device} ({free / 2**30:.3g} GiB free); "
+                     f"{advice}")
+
+
+def _run_bench(cfg: ImageConfig, batch: int, steps: int, warmup: int, device: torch.device,
+               channels_last: bool | None, compile_nets: Sequence[str], r1_every: int, flops: bool,
+               build: Callable | None) -> dict:
     cuda = device.type == "cuda"
     precision = cfg.precision if cuda else "fp32"
     configure_backends(device)

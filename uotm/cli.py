@@ -1,5 +1,9 @@
 """The command line: ``python -m uotm toy|train|sample|fid|bench ...`` (``python -m uotm COMMAND --help`` lists the options).
 
+Every fault (a bad flag or config key, an unwritable or used folder, a damaged file, a missing device, a batch
+too large for memory) is one sentence on stderr and exit status 2; Ctrl-C is exit status 130 with the step to
+resume from.
+
 ``train`` runs under torchrun unchanged: ``torchrun --nproc_per_node=N -m uotm train --preset cifar10``.
 ``--model sjko`` trains S-JKO with the same trainer: ``--preset NAME --model sjko`` starts from that preset's S-JKO
 defaults (:func:`uotm.presets.preset_defaults`), and ``--set sjko.KEY=VALUE`` changes S-JKO's fields.
@@ -12,7 +16,6 @@ import json
 import os
 import sys
 from dataclasses import fields
-from pathlib import Path
 
 from .data.toy import TOY_NAMES
 from .psi import PSI_NAMES
@@ -76,105 +79,6 @@ TRAIN_FLAGS = ("dataset", "data_root", "epochs", "max_steps", "batch_size", "lr_
                "sample_every", "snapshot_every")
 
 
-def _parse_value(text: str, current, key: str):
-    """``text`` read as the type of the field's current value (YAML syntax: 1e-4, true, [1, 2, 2] or 1,2,2)."""
-    import yaml
-
-    if isinstance(current, bool):
-        value = yaml.safe_load(text)
-        if not isinstance(value, bool):
-            raise ValueError(f"{key} takes true or false, not {text!r}")
-        return value
-    if isinstance(current, (int, float)):
-        try:
-            number = float(text)
-        except ValueError:
-            raise ValueError(f"{key} takes a number, not {text!r}") from None
-        if isinstance(current, int):
-            if number != int(number):
-                raise ValueError(f"{key} takes an integer, not {text!r}")
-            return int(number)
-        return number
-    if isinstance(current, tuple):
-        value = yaml.safe_load(text if text.strip().startswith("[") else f"[{text}]")
-        if not isinstance(value, list):
-            raise ValueError(f"{key} takes a list such as [1, 2, 2], not {text!r}")
-        kind = type(current[0]) if current else int
-        try:
-            return tuple(kind(v) for v in value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{key} takes a list of {kind.__name__}, not {text!r}") from None
-    return text
-
-
-BLOCKS = ("net", "sjko")  # nested config blocks: --set net.KEY=VALUE, --set sjko.KEY=VALUE
-
-
-def apply_settings(values: dict, settings: list[str]) -> dict:
-    """Apply ``key=value`` strings (``net.key=value`` for network fields, ``sjko.key=value`` for S-JKO's) to a
-    config dict (in place)."""
-    for item in settings:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ValueError(f"--set takes key=value (e.g. lr_map=1e-4 or net.base_channels=64), not {item!r}")
-        block, dot, rest = key.partition(".")
-        where, name = (values[block], rest) if dot and block in BLOCKS else (values, key)
-        if name not in where or (where is values and name in BLOCKS):
-            known = sorted(k for k in values if k not in BLOCKS)
-            known += [f"{b}.{k}" for b in BLOCKS for k in sorted(values[b])]
-            raise ValueError(f"unknown config key {key!r}; valid keys are {', '.join(known)}")
-        where[name] = _parse_value(text, where[name], key)
-    return values
-
-
-def image_config(preset_name: str | None = None, config: str | None = None, run_dir: str | None = None,
-                 resume: bool = False, settings: list[str] | tuple = (), model: str | None = None,
-                 **fields_) -> "ImageConfig":
-    """The config a ``train`` command means: the preset's defaults for the model (``model``, else the YAML file's,
-    else ``"uotm"``), then the YAML file (or, to resume without either, the run's own ``config.yaml``), then the
-    ``--set`` strings, then the named fields (``None`` = unchanged)."""
-    import yaml
-
-    from .presets import MODELS, PRESET_NAMES, PRESETS, ImageConfig, preset_defaults
-
-    values = {}
-    source = config or (os.path.join(run_dir, "config.yaml") if resume and run_dir and not preset_name else None)
-    if source:
-        if not os.path.isfile(source):
-            raise ValueError(f"config file {source!r} does not exist")
-        values = yaml.safe_load(open(source).read()) or {}
-        if not isinstance(values, dict):
-            raise ValueError(f"{source!r} must hold a mapping of config keys")
-    name = preset_name or values.get("preset")
-    if name is None:
-        raise ValueError(f"give --preset (one of {', '.join(PRESET_NAMES)}) or --config YAML")
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(PRESET_NAMES)}")
-    model = model or values.get("model") or "uotm"
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
-    base = preset_defaults(name, model).to_dict()
-    for block in BLOCKS:
-        extra = values.pop(block, None) or {}
-        if not isinstance(extra, dict):
-            raise ValueError(f"{block} in {source!r} must be a mapping of {block}.* keys")
-        base[block].update(extra)
-    unknown = sorted(set(values) - set(base))
-    if unknown:
-        raise ValueError(f"unknown config keys {unknown} in {source!r}")
-    base.update(values)
-    base["preset"], base["model"] = name, model
-    if any(item.partition("=")[0].strip() == "model" for item in settings):
-        raise ValueError("choose the model with --model (it picks the preset's defaults for that model), not --set "
-                         "model=...")
-    apply_settings(base, list(settings))
-    for key, value in fields_.items():
-        if value is not None:
-            base[key] = value
-    return ImageConfig.from_dict(base).validate()
-
-
 def _train_parser(sub) -> None:
     from .presets import MODELS, PRESET_NAMES, ImageConfig
 
@@ -194,6 +98,8 @@ def _train_parser(sub) -> None:
     p.add_argument("--config", help="a YAML file of config keys (e.g. a run's config.yaml)")
     p.add_argument("--run-dir", help="the run folder (default runs/PRESET)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its snapshot.pt")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in --run-dir (its snapshot, "
+                                                            "metrics, config and sample grids)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and the parameter counts, "
                                                           "then stop (no data, no training)")
     p.add_argument("--json", action="store_true", help="with --dry-run: print one JSON object")
@@ -210,6 +116,8 @@ def _train_parser(sub) -> None:
 
 
 TOY_TRAIN_FLAGS = ("seed", "batch_size", "log_every")  # the train flags a toy S-JKO run also takes
+SJKO_TOY_OUTPUTS = ("samples.npy", "flow.png")  # a 2-D S-JKO run that wrote these is done
+SJKO_TOY_FILES = ("config.yaml", "metrics.jsonl", "phases.jsonl", *SJKO_TOY_OUTPUTS)
 
 
 def _run_sjko_toy(args: argparse.Namespace) -> int:
@@ -221,6 +129,8 @@ def _run_sjko_toy(args: argparse.Namespace) -> int:
     import numpy as np
     import yaml
 
+    from .presets import parse_value
+    from .runs import check_new, check_writable, clear, write_atomic
     from .sjko import TOY_PRESETS, SJKOToyConfig, sample, train_sjko_toy
 
     if args.model != "sjko":
@@ -242,7 +152,7 @@ def _run_sjko_toy(args: argparse.Namespace) -> int:
         key = key.strip()
         if not sep or key not in values:
             raise ValueError(f"--set takes KEY=VALUE with a key of {sorted(values)}, not {item!r}")
-        values[key] = yaml.safe_load(text) if values[key] is None else _parse_value(text, values[key], key)
+        values[key] = yaml.safe_load(text) if values[key] is None else parse_value(text, values[key], key)
     cfg = SJKOToyConfig.from_dict(values)
     cfg.validate()
     run_dir = args.run_dir or os.path.join("runs", f"sjko-{args.preset}")
@@ -251,12 +161,11 @@ def _run_sjko_toy(args: argparse.Namespace) -> int:
                   "iterations": (cfg.first_iterations or cfg.iterations) + (cfg.phases - 1) * cfg.iterations}
         print(json.dumps(report) if args.json else yaml.safe_dump(report, sort_keys=False).rstrip())
         return 0
-    out = Path(run_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(f"--run-dir {run_dir!r} exists and is not an empty folder; choose another")
+    out = check_new(check_writable(run_dir, "--run-dir"), args.overwrite, used=SJKO_TOY_OUTPUTS, resumable=False)
     out.mkdir(parents=True, exist_ok=True)
+    clear(out, SJKO_TOY_FILES)  # a stopped run's config and logs too: this run writes its own
     run = train_sjko_toy(cfg, out, progress=not args.quiet)
-    np.save(out / "samples.npy", sample(run, 2000))
+    write_atomic(out / "samples.npy", lambda p, pts=sample(run, 2000): np.save(p, pts))
     from .plots import plot_sjko_flow
 
     plot_sjko_flow(run, out / "flow.png")
@@ -264,14 +173,34 @@ def _run_sjko_toy(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_device(name: str | None) -> str | None:
+    """``--device``: ``None`` (the default), or a device that exists here; otherwise one sentence."""
+    if name is None:
+        return None
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"--device {name!r} is not a device: give cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"--device {name}: no CUDA device is available here; use --device cpu")
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"--device {name}: there are {count} CUDA device(s) here, cuda:0 to cuda:{count - 1}")
+    return name
+
+
 def _run_train(args: argparse.Namespace) -> int:
+    from .presets import resolve
     from .sjko import TOY_PRESETS
     from .train import parameter_counts, train
 
     if args.preset in TOY_PRESETS:
         return _run_sjko_toy(args)
-    cfg = image_config(args.preset, args.config, args.run_dir, args.resume, args.settings, model=args.model,
-                       **{name: getattr(args, name) for name in TRAIN_FLAGS})
+    cfg = resolve(args.preset, args.config, args.run_dir, args.resume, args.settings, model=args.model,
+                  **{name: getattr(args, name) for name in TRAIN_FLAGS})
     if cfg.model == "sjko" and args.epochs is not None:
         raise ValueError(f"S-JKO's length is set by its phases (sjko.phases={cfg.sjko.phases}, "
                          f"{cfg.sjko.total_steps} iterations), not by --epochs: change --set sjko.phases=N, or stop "
@@ -306,7 +235,9 @@ def _run_train(args: argparse.Namespace) -> int:
                       f"{sch['phase_steps']} each): {sch['total_steps']} iterations; runs {sch['steps_run']}; "
                       f"Euclidean step h = {sch['euclidean_h']:g}; cosine {sch['cosine']}")
         return 0
-    state = train(cfg, run_dir, resume=args.resume, device=args.device, progress=not args.quiet)
+    check_device(args.device)
+    state = train(cfg, run_dir, resume=args.resume, device=args.device, progress=not args.quiet,
+                  overwrite=args.overwrite)
     if state.rank == 0:
         print(f"stopped after {state.step} iterations ({state.epoch} epochs); outputs in {run_dir}")
     return 0
@@ -319,6 +250,7 @@ def _sample_parser(sub) -> None:
     p.add_argument("--run", required=True, help="the run folder (holds snapshot.pt)")
     p.add_argument("-n", type=int, default=50000, help="number of samples (default 50000)")
     p.add_argument("--out", required=True, help="the .npz file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--batch", type=int, default=256, help="samples per forward pass (default 256)")
     p.add_argument("--seed", type=int, default=0, help="(default 0)")
     p.add_argument("--device", help="default cuda if available, else cpu")
@@ -327,8 +259,12 @@ def _sample_parser(sub) -> None:
 
 
 def _run_sample(args: argparse.Namespace) -> int:
-    from .sample import sample, save_npz
+    from .sample import check_out, sample, save_npz
 
+    check_out(args.out, args.overwrite)
+    check_device(args.device)
+    if args.n < 1 or args.batch < 1:
+        raise ValueError(f"-n and --batch must be positive, got {args.n} and {args.batch}")
     images = sample(args.run, args.n, args.batch, args.seed, args.device, progress=not args.quiet)
     path = save_npz(args.out, images)
     print(f"wrote {len(images)} samples {images.shape[1:]} to {path}")
@@ -355,19 +291,17 @@ def _fid_parser(sub) -> None:
 
 
 def _run_fid(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from . import metrics
+    from .presets import resolve
 
     if bool(args.run) == bool(args.preset):
         raise ValueError("give either --run DIR or --preset NAME")
-    cfg = image_config(config=os.path.join(args.run, "config.yaml")) if args.run else image_config(args.preset)
+    if args.batch < 1:
+        raise ValueError(f"--batch must be positive, got {args.batch}")
+    cfg = resolve(config=os.path.join(args.run, "config.yaml")) if args.run else resolve(args.preset)
     if args.data_root:
         cfg.data_root = args.data_root
-    if not os.path.isfile(args.samples):
-        raise ValueError(f"samples file {args.samples!r} does not exist")
-    with np.load(args.samples) as f:
-        images = f["arr_0"]
+    images = metrics.load_samples(args.samples, cfg)  # refused up front: wrong size, NaNs, not uint8
     if cfg.dataset == "digits":
         kind, value = "proxy_fid", metrics.proxy_fid(images, cfg.data_root, cfg.image_size)
     else:
@@ -422,7 +356,10 @@ def _run_bench(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise ValueError(f"--threads must be positive, got {args.threads}")
         torch.set_num_threads(args.threads)
-    cfg = image_config(args.preset, settings=args.settings, model=args.model, precision=args.precision)
+    from .presets import resolve
+
+    check_device(args.device)
+    cfg = resolve(args.preset, settings=args.settings, model=args.model, precision=args.precision)
     report = run_bench(cfg, batch=args.batch, steps=args.steps, warmup=args.warmup, device=args.device,
                        channels_last=args.channels_last, compile_nets=parse_compile(args.compile),
                        r1_every=args.r1_every, flops=args.flops)
@@ -449,6 +386,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FloatingPointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:  # uotm.runs.Interrupted names the steps; a toy run has nothing to resume
+        text = str(exc) if exc.args else ("interrupted before anything could be resumed: run the command again (a "
+                                          "run folder it was to resume is unchanged)")
+        print(f"error: {text}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

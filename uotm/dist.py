@@ -124,15 +124,15 @@ def launch(cfg, nproc: int, run_dir: str | Path, resume: bool = False, extra_arg
     (a line at every snapshot) during a run of hours; ``--quiet`` in ``extra_args`` silences them. Raises
     ``RuntimeError`` if torchrun exits with an error.
     """
-    import yaml
-
     cfg.validate()
     if cfg.batch_size % nproc:
         raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {nproc} processes")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path = run_dir / "launch.yaml"
-    config_path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    from .runs import write_yaml
+
+    write_yaml(config_path, cfg.to_dict())
     cmd = launch_command(config_path, nproc, run_dir, resume, tuple(extra_args))
     proc_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=proc_env)

@@ -104,8 +104,15 @@ def inception(weights: str | Path | None = None, random_weights: bool = False, d
         return torch.load(path, map_location="cpu", weights_only=True)
 
     original_trunk = pfi._inception_v3
-    with mock.patch.object(pfi, "_inception_v3", make_trunk), mock.patch.object(pfi, "load_state_dict_from_url", load):
-        net = pfi.InceptionV3([pfi.InceptionV3.BLOCK_INDEX_BY_DIM[dims]])
+    try:
+        with mock.patch.object(pfi, "_inception_v3", make_trunk), \
+                mock.patch.object(pfi, "load_state_dict_from_url", load):
+            net = pfi.InceptionV3([pfi.InceptionV3.BLOCK_INDEX_BY_DIM[dims]])
+    except Exception:  # noqa: BLE001 - an unreadable file or a foreign state dict: the weights are not the FID's
+        if path is None:
+            raise
+        raise ValueError(f"{str(path)!r} is not the FID Inception weights ({FID_WEIGHTS_NAME}: download it from "
+                         f"{FID_WEIGHTS_URL}) or it is damaged") from None
     return net.eval().requires_grad_(False).to(device or _default_device())
 
 
@@ -183,10 +190,10 @@ def reference_statistics(cfg, net: nn.Module | None = None, weights: str | Path 
     feats = [inception_features(b, net, batch_size) for b in dataset_images(make_dataset(cfg), 500, cfg.num_workers)]
     mu, sigma = feature_statistics(np.concatenate(feats))
     if cache:
+        from .runs import write_atomic
+
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp.npz")
-        np.savez(tmp, mu=mu, sigma=sigma, count=sum(len(f) for f in feats))
-        os.replace(tmp, path)
+        write_atomic(path, lambda p: np.savez(p, mu=mu, sigma=sigma, count=sum(len(f) for f in feats)))
     return mu, sigma
 
 
@@ -268,11 +275,12 @@ def digits_classifier(data_root: str | Path = "data", image_size: int = 16, retr
     with torch.no_grad():
         feats = model.features(to_signed(make_dataset(_digits_cfg(image_size, data_root)).images)).double()
     mu, sigma = feature_statistics(feats.numpy())
+    from .runs import write_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({"state_dict": model.state_dict(), "accuracy": accuracy, "mu": torch.from_numpy(mu),
-                "sigma": torch.from_numpy(sigma)}, tmp)
-    os.replace(tmp, path)
+    saved = {"state_dict": model.state_dict(), "accuracy": accuracy, "mu": torch.from_numpy(mu),
+             "sigma": torch.from_numpy(sigma)}
+    write_atomic(path, lambda p: torch.save(saved, p))
     return model, accuracy, (mu, sigma)
 
 
@@ -293,3 +301,44 @@ def proxy_fid(images, data_root: str | Path = "data", image_size: int = 16) -> f
     space (a cheap stand-in for FID on the ``digits`` preset; 0 for identical statistics)."""
     model, _, reference = digits_classifier(data_root, image_size)
     return frechet_distance(feature_statistics(proxy_features(images, model)), reference)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# samples read from a file
+
+
+def load_samples(path: str | Path, cfg) -> np.ndarray:
+    """The ``uint8`` images ``arr_0`` (N, H, W, C) of the ``.npz`` at ``path`` (what ``python -m uotm sample``
+    writes), checked up front against ``cfg``: at least two images of ``cfg.image_size`` pixels and
+    ``cfg.channels`` channels, no NaN. Nothing is resized; every fault is one sentence."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"samples file {str(path)!r} does not exist")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except Exception:  # noqa: BLE001 - whatever numpy says, it is not a samples file
+        raise ValueError(f"cannot read {str(path)!r} as an .npz of samples (written by `python -m uotm sample`)") \
+            from None
+    if isinstance(loaded, np.ndarray):
+        images = loaded
+    else:
+        with loaded:
+            if "arr_0" not in loaded.files:
+                raise ValueError(f"{str(path)!r} holds no arr_0 (it holds {', '.join(loaded.files) or 'nothing'}); "
+                                 "write samples with `python -m uotm sample`")
+            try:
+                images = loaded["arr_0"]
+            except Exception:  # noqa: BLE001 - a damaged member
+                raise ValueError(f"{str(path)!r} is damaged: its arr_0 cannot be read") from None
+    size, channels = cfg.image_size, cfg.channels
+    want = f"uint8 images (N, {size}, {size}, {channels}) for the {cfg.dataset} run"
+    if np.issubdtype(images.dtype, np.floating) and not np.all(np.isfinite(images)):
+        raise ValueError(f"{str(path)!r} holds NaN or infinite values; FID needs {want}")
+    if images.dtype != np.uint8:
+        raise ValueError(f"{str(path)!r} holds {images.dtype} values; FID needs {want}")
+    if images.ndim != 4 or images.shape[1:] != (size, size, channels):
+        raise ValueError(f"{str(path)!r} holds arrays of shape {images.shape}; FID needs {want} (nothing is resized: "
+                         "sample the run whose config you give)")
+    if len(images) < 2:
+        raise ValueError(f"{str(path)!r} holds {len(images)} image(s); FID needs at least 2")
+    return images

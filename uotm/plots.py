@@ -69,13 +69,13 @@ def plot_toy_run(run: "ToyRun", out_dir: Path) -> list[Path]:
     title = f"{run.config.source} → {run.config.target}, Ψ*: {run.config.phi1}/{run.config.phi2}, τ={run.config.tau}"
 
     def save(fig, name):
+        from .runs import write_atomic
+
         path = Path(out_dir) / name
-        tmp = path.with_name(f".{name}.tmp.png")
         fig.suptitle(title, fontsize=10)
         fig.tight_layout()
-        fig.savefig(tmp, dpi=110)
+        write_atomic(path, lambda p: fig.savefig(p, dpi=110))
         plt.close(fig)
-        tmp.replace(path)
         paths.append(path)
 
     if run.source.shape[1] == 1:
@@ -118,12 +118,11 @@ def plot_sjko_flow(run, path: Path, max_panels: int = 5) -> Path:
     axes[0].set_ylabel("$y_2$")
     c = run.config
     fig.suptitle(f"S-JKO ({c.scheme}, {c.loss}), h={c.h:g} ({c.cost_scale}) → {c.target}", fontsize=10)
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    from .runs import write_atomic
+
+    write_atomic(path, lambda p: fig.savefig(p, dpi=110))
     plt.close(fig)
-    tmp.replace(path)
-    return path
+    return Path(path)
 
 
 def image_grid(images, nrow: int = 8, border: float = 128.0) -> np.ndarray:

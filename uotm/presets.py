@@ -22,10 +22,32 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from .config import NON_NEGATIVE, POSITIVE, SEED, UNIT, Config, Rule, one_of
+
+
+def _psi_name(name: str) -> None:
+    from .psi import get_psi
+
+    get_psi(name)
+
+
+def _sjko_loss(name: str) -> None:
+    from .sjko import check_loss_name
+
+    check_loss_name(name)
+
+
+def _cost_scale(name: str) -> None:
+    from .sjko import COST_SCALES
+
+    if name not in COST_SCALES:
+        raise ValueError(f"must be one of {', '.join(COST_SCALES)}, got {name!r}")
 
 
 @dataclass
-class NetConfig:
+class NetConfig(Config):
     """The NCSN++-style map (DDGAN family, AdaGN on z) and the potential. Field names follow the paper's code."""
 
     base_channels: int = 128  # the reference's num_channels_dae
@@ -44,12 +66,17 @@ class NetConfig:
     potential: str = "small"  # "small" (32x32 and below) or "large" (256x256)
     potential_channels: int = 64  # the reference's ngf
 
+    RULES = dict(base_channels=POSITIVE, ch_mult=Rule(low=0, low_open=True, min_items=1), num_res_blocks=POSITIVE,
+                 attn_resolutions=POSITIVE, dropout=UNIT, fir_kernel=Rule(low=0, low_open=True, min_items=1),
+                 z_dim=POSITIVE, z_emb_dim=POSITIVE, n_mlp=POSITIVE, potential=one_of("small", "large"),
+                 potential_channels=POSITIVE)
+
 
 MODELS = ("uotm", "sjko")
 
 
 @dataclass
-class SJKOConfig:
+class SJKOConfig(Config):
     """S-JKO's settings (read when ``ImageConfig.model == "sjko"``); defaults: the authors' CIFAR-10 code (SPEC §4).
 
     Phase ``k`` (from 0) is one JKO step: ``first_phase_steps`` iterations in phase 0, then ``phase_steps`` in each
@@ -69,6 +96,9 @@ class SJKOConfig:
     phase_steps: int = 2_000
     noise_scale: float = 1 / 32
 
+    RULES = dict(h=POSITIVE, cost_scale=Rule(check=_cost_scale), loss=Rule(check=_sjko_loss), phases=POSITIVE,
+                 first_phase_steps=POSITIVE, phase_steps=POSITIVE, noise_scale=NON_NEGATIVE)
+
     @property
     def total_steps(self) -> int:
         """The iterations of all phases: ``first_phase_steps + (phases - 1) * phase_steps``."""
@@ -85,29 +115,12 @@ class SJKOConfig:
         return min(1 + (step - self.first_phase_steps) // self.phase_steps, self.phases - 1)
 
     def validate(self) -> "SJKOConfig":
-        from .sjko import COST_SCALES, check_loss_name
-
-        if not isinstance(self.h, (int, float)) or isinstance(self.h, bool) or not math.isfinite(self.h) \
-                or self.h <= 0:
-            raise ValueError(f"sjko.h (the JKO step size) must be a positive finite number, got {self.h!r}")
-        if self.cost_scale not in COST_SCALES:
-            raise ValueError(f"sjko.cost_scale must be one of {', '.join(COST_SCALES)}, got {self.cost_scale!r}")
-        try:
-            check_loss_name(self.loss)
-        except ValueError as exc:
-            raise ValueError(f"sjko.loss: {exc}") from None
-        for name in ("phases", "first_phase_steps", "phase_steps"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"sjko.{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.noise_scale, (int, float)) or isinstance(self.noise_scale, bool) \
-                or not math.isfinite(self.noise_scale) or self.noise_scale < 0:
-            raise ValueError(f"sjko.noise_scale must be a non-negative finite number, got {self.noise_scale!r}")
+        self.check_fields("sjko.")
         return self
 
 
 @dataclass
-class ImageConfig:
+class ImageConfig(Config):
     """Everything an image run needs; defaults are the CIFAR-10 run of the paper (UOTM).
 
     ``model`` is ``"uotm"`` or ``"sjko"``; the ``sjko`` block is read by S-JKO only (see the module's text for the
@@ -147,35 +160,17 @@ class ImageConfig:
     snapshot_every: int = 1000  # iterations between snapshots
     max_steps: int = 0  # stop after this many iterations (0: run all epochs; S-JKO: all phases)
 
-    def validate(self) -> "ImageConfig":
-        from .psi import get_psi
+    RULES = dict(model=one_of(*MODELS), image_size=POSITIVE, channels=POSITIVE, phi1=Rule(check=_psi_name),
+                 phi2=Rule(check=_psi_name), tau=POSITIVE, r1_gamma=NON_NEGATIVE, r1_every=POSITIVE,
+                 batch_size=POSITIVE, epochs=POSITIVE, lr_map=POSITIVE, lr_potential=POSITIVE, betas=UNIT,
+                 schedule_epochs=POSITIVE, lr_floor=NON_NEGATIVE, ema_decay=UNIT, seed=SEED,
+                 precision=one_of("bf16", "fp32"), num_workers=NON_NEGATIVE, log_every=POSITIVE,
+                 sample_every=POSITIVE, snapshot_every=POSITIVE, max_steps=NON_NEGATIVE)
 
-        if self.model not in MODELS:
-            raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
-        if not isinstance(self.sjko, SJKOConfig):
-            raise ValueError(f"sjko must be an SJKOConfig, got {type(self.sjko).__name__}")
-        self.sjko.validate()
-        get_psi(self.phi1)
-        get_psi(self.phi2)
-        positive_ints = ("image_size", "channels", "batch_size", "epochs", "schedule_epochs", "log_every",
-                         "sample_every", "snapshot_every", "r1_every")
-        for name in positive_ints:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("tau", "lr_map", "lr_potential"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-        for name in ("r1_gamma", "lr_floor"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be non-negative, got {getattr(self, name)!r}")
-        if not 0 <= self.ema_decay < 1:
-            raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
-        if self.precision not in ("bf16", "fp32"):
-            raise ValueError(f"precision must be 'bf16' or 'fp32', got {self.precision!r}")
-        if self.max_steps < 0:
-            raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
+    def validate(self) -> "ImageConfig":
+        """Check every field (:meth:`uotm.config.Config.check_fields`, the ``net`` and ``sjko`` blocks too) and
+        the image size against the network's down-sampling; return ``self``."""
+        self.check_fields()
         n_down = len(self.net.ch_mult) - 1
         if self.image_size % (2**n_down):
             raise ValueError(f"image_size {self.image_size} must be divisible by 2**{n_down} for ch_mult "
@@ -192,22 +187,6 @@ class ImageConfig:
         if self.model == "sjko":
             return min(self.sjko.total_steps, self.max_steps) if self.max_steps else self.sjko.total_steps
         return self.max_steps or None
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "ImageConfig":
-        values = dict(values)
-        net = values.pop("net", {}) or {}
-        sjko = values.pop("sjko", {}) or {}
-        for block, name in ((net, "net"), (sjko, "sjko")):
-            if not isinstance(block, dict):
-                raise ValueError(f"{name} must be a mapping of {name}.* keys, got {block!r}")
-        for klass, vals, where in ((NetConfig, net, "net."), (SJKOConfig, sjko, "sjko."), (cls, values, "")):
-            unknown = sorted(set(vals) - {f.name for f in fields(klass)})
-            if unknown:
-                raise ValueError(f"unknown config keys {[where + k for k in unknown]}")
-        net = {k: tuple(v) if isinstance(v, list) else v for k, v in net.items()}
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-        return cls(net=NetConfig(**net), sjko=SJKOConfig(**sjko), **values)
 
 
 PRESETS: dict[str, ImageConfig] = {
@@ -288,3 +267,145 @@ def preset(name: str, **overrides) -> ImageConfig:
             raise ValueError(f"unknown S-JKO fields {unknown}")
         cfg = replace(cfg, sjko=replace(cfg.sjko, **sjko_over))
     return cfg.validate()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# resolving a command's config: preset, YAML file, --set strings, flags
+
+
+def parse_value(text: str, current, key: str):
+    """``text`` read as the type of the field's current value (YAML syntax: 1e-4, true, [1, 2, 2] or 1,2,2)."""
+    import yaml
+
+    if isinstance(current, bool):
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = None
+        if not isinstance(value, bool):
+            raise ValueError(f"{key} takes true or false, not {text!r}")
+        return value
+    if isinstance(current, (int, float)):
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"{key} takes a number, not {text!r}") from None
+        if isinstance(current, int):
+            if not math.isfinite(number) or number != int(number):
+                raise ValueError(f"{key} takes an integer, not {text!r}")
+            return int(number)
+        return number
+    if isinstance(current, tuple):
+        try:
+            value = yaml.safe_load(text if text.strip().startswith("[") else f"[{text}]")
+        except yaml.YAMLError:
+            value = None
+        if not isinstance(value, list):
+            raise ValueError(f"{key} takes a list such as [1, 2, 2], not {text!r}")
+        kind = type(current[0]) if current else int
+        try:
+            return tuple(kind(v) for v in value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{key} takes a list of {kind.__name__}, not {text!r}") from None
+    return text
+
+
+BLOCKS = ("net", "sjko")  # nested config blocks: --set net.KEY=VALUE, --set sjko.KEY=VALUE
+
+
+def apply_settings(values: dict, settings: list[str]) -> dict:
+    """Apply ``key=value`` strings (``net.key=value`` for network fields, ``sjko.key=value`` for S-JKO's) to a
+    config dict (in place)."""
+    for item in settings:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"--set takes key=value (e.g. lr_map=1e-4 or net.base_channels=64), not {item!r}")
+        block, dot, rest = key.partition(".")
+        where, name = (values[block], rest) if dot and block in BLOCKS else (values, key)
+        if name not in where or (where is values and name in BLOCKS):
+            known = sorted(k for k in values if k not in BLOCKS)
+            known += [f"{b}.{k}" for b in BLOCKS for k in sorted(values[b])]
+            raise ValueError(f"unknown config key {key!r}; valid keys are {', '.join(known)}")
+        where[name] = parse_value(text, where[name], key)
+    return values
+
+
+def read_yaml(path: str | Path, run_file: bool = False) -> dict:
+    """The mapping in the YAML file ``path``; bad syntax or anything but a mapping is one sentence (for a run's own
+    ``config.yaml``, ``run_file``: "damaged: restore it or start a new folder")."""
+    import yaml
+
+    from .runs import DAMAGED
+
+    path = Path(path)
+    hint = f": {DAMAGED}" if run_file else ""
+    if not path.is_file():
+        raise ValueError(f"config file {str(path)!r} does not exist")
+    try:
+        values = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "a syntax error"
+        raise ValueError(f"config file {str(path)!r} is not valid YAML{where} ({problem}){hint}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read config file {str(path)!r} ({exc}){hint}") from None
+    values = {} if values is None else values
+    if not isinstance(values, dict):
+        raise ValueError(f"config file {str(path)!r} must hold a mapping of config keys, not "
+                         f"{type(values).__name__}{hint}")
+    return values
+
+
+def resolve(preset_name: str | None = None, config: str | Path | None = None, run_dir: str | Path | None = None,
+            resume: bool = False, settings: list[str] | tuple = (), model: str | None = None,
+            **fields_) -> ImageConfig:
+    """The config an image command means, validated: the preset's defaults for the model (``model``, else the
+    YAML file's, else ``"uotm"``), then the YAML file ``config`` (or, to resume without either, the run's own
+    ``run_dir/config.yaml``), then the ``--set`` strings, then the named fields (``None`` = unchanged). Every
+    route (flags, ``--set``, YAML, a resumed folder) ends in :meth:`ImageConfig.from_dict` and
+    :meth:`ImageConfig.validate`: one sentence names the first bad key."""
+    values: dict = {}
+    run_file = not config and resume and run_dir is not None and not preset_name
+    source = config or (Path(run_dir) / "config.yaml" if run_file else None)
+    if run_file and not Path(source).exists():
+        raise ValueError(f"cannot resume: {str(source)!r} does not exist (there is no run in {str(run_dir)!r})")
+    if source:
+        values = read_yaml(source, run_file=run_file)
+    name = preset_name or values.get("preset") or (PRESET_NAMES[0] if source else None)
+    if name is None:
+        raise ValueError(f"give --preset (one of {', '.join(PRESET_NAMES)}) or --config YAML")
+    if not isinstance(name, str) or name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(PRESET_NAMES)}")
+    model = model or values.get("model") or "uotm"
+    if not isinstance(model, str) or model not in MODELS:
+        raise ValueError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
+    base = preset_defaults(name, model).to_dict()
+    for block in BLOCKS:
+        extra = values.pop(block, None) or {}
+        if not isinstance(extra, dict):
+            raise ValueError(f"{block} in {str(source)!r} must be a mapping of {block}.* keys, got {extra!r}")
+        unknown = sorted(set(extra) - set(base[block]))
+        if unknown:
+            raise ValueError(f"unknown config keys {[f'{block}.{k}' for k in unknown]} in {str(source)!r}")
+        base[block].update(extra)
+    unknown = sorted(set(values) - set(base))
+    if unknown:
+        raise ValueError(f"unknown config keys {unknown} in {str(source)!r}")
+    base.update(values)
+    base["preset"], base["model"] = name, model
+    if any(item.partition("=")[0].strip() == "model" for item in settings):
+        raise ValueError("choose the model with --model (it picks the preset's defaults for that model), not --set "
+                         "model=...")
+    apply_settings(base, list(settings))
+    for key, value in fields_.items():
+        if value is not None:
+            base[key] = value
+    cfg = ImageConfig.from_dict(base)
+    try:
+        return cfg.validate()
+    except ValueError as exc:
+        if run_file:
+            raise ValueError(f"{exc} (in {str(source)!r}: damaged: restore it or start a new folder)") from None
+        raise

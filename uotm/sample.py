@@ -12,7 +12,6 @@ snapshot is the previous phase's, for resuming only).
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 from typing import Callable
 
@@ -77,16 +76,18 @@ def load_run(run_dir: str | Path, device="cpu", build: Callable | None = None, w
     """The config and the map of the run in ``run_dir`` (its ``snapshot.pt``), with the ``weights`` of
     ``"ema"`` (default) or ``"transport_map"`` (the last iterate), in eval mode on ``device``."""
     from .presets import ImageConfig
+    from .runs import SNAPSHOT, damaged, load_snapshot_file
 
-    path = Path(run_dir) / "snapshot.pt"
-    if not path.is_file():
-        raise ValueError(f"{str(path)!r} does not exist: give the run folder of a training run (--run-dir)")
+    path = Path(run_dir) / SNAPSHOT
     if weights not in ("ema", "transport_map"):
         raise ValueError(f"weights must be 'ema' or 'transport_map', got {weights!r}")
-    snap = torch.load(path, map_location="cpu", weights_only=True)
-    cfg = ImageConfig.from_dict(snap["config"])
-    transport_map, _ = (build or default_networks)(cfg)
-    transport_map.load_state_dict(snap[weights])
+    snap = load_snapshot_file(path, keys=("config", weights))
+    try:
+        cfg = ImageConfig.from_dict(snap["config"]).validate()
+        transport_map, _ = (build or default_networks)(cfg)
+        transport_map.load_state_dict(snap[weights])
+    except (ValueError, TypeError, KeyError, RuntimeError):
+        raise damaged(path) from None
     return cfg, transport_map.to(device).eval().requires_grad_(False)
 
 
@@ -100,22 +101,31 @@ def sample(run_dir: str | Path, n: int, batch_size: int = 256, seed: int = 0, de
     return images.permute(0, 2, 3, 1).numpy()
 
 
+def check_out(path: str | Path, overwrite: bool = False) -> Path:
+    """Check that ``path`` may receive a samples file before any sampling: not a folder, not an existing file
+    unless ``overwrite``, and in a folder that can be written (or made). Writes nothing."""
+    from .runs import check_writable
+
+    path = Path(path)
+    check_writable(path, "--out", folder=False)
+    if path.exists() and not overwrite:
+        raise ValueError(f"--out {str(path)!r} already exists; pass --overwrite to replace it or choose another file")
+    return path
+
+
 def save_npz(path: str | Path, images: np.ndarray) -> Path:
-    """Write ``uint8`` images (n, H, W, C) as ``arr_0`` of ``path`` (atomically)."""
+    """Write ``uint8`` images (n, H, W, C) as ``arr_0`` of ``path`` (atomically; a failure leaves no file)."""
+    from .runs import write_atomic
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez(tmp, images)
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, lambda p: np.savez(p, images))
 
 
 def save_grid(images: Tensor, path: str | Path, nrow: int = 8) -> Path:
     """Write images in [−1, 1] (n, C, H, W) as one PNG grid (atomically)."""
     from torchvision.utils import save_image
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    save_image(images.float().cpu().clamp(-1, 1) * 0.5 + 0.5, tmp, nrow=nrow)
-    os.replace(tmp, path)
-    return path
+    from .runs import write_atomic
+
+    return write_atomic(path, lambda p: save_image(images.float().cpu().clamp(-1, 1) * 0.5 + 0.5, p, nrow=nrow))

@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,11 +44,12 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .config import NON_NEGATIVE, POSITIVE, SEED, UNIT, Config, Rule, one_of
 from .data.toy import TOY_NAMES, make_distribution
 from .losses import _flat
 from .nets.toy import ResidualMLP, ToyMap, ToyPotential, _head
 from .psi import PSI, PsiConjugate
-from .toy import write_atomic
+from .runs import write_yaml
 
 Tensor = torch.Tensor
 
@@ -193,7 +194,7 @@ NORMAL_TARGET = "normal"  # a Gaussian target given by target_mean and target_co
 
 
 @dataclass
-class SJKOToyConfig:
+class SJKOToyConfig(Config):
     """Everything a toy S-JKO run needs. Defaults are the authors' toy settings (their README), except the cost
     convention: ``cost_scale="euclidean"`` here, while their code averages over coordinates (``per_coordinate``,
     used by the presets in :data:`TOY_PRESETS` that copy their runs)."""
@@ -225,51 +226,19 @@ class SJKOToyConfig:
     sample_repeats: int = 5  # repeats when timing one batch of mu_k (the median is kept)
     log_every: int = 100  # iterations between two lines of metrics.jsonl
 
+    NAME = "S-JKO toy "
+    RULES = dict(dim=POSITIVE, scheme=one_of(*SCHEMES), loss=Rule(check=check_loss_name), h=POSITIVE,
+                 cost_scale=one_of(*COST_SCALES), phases=POSITIVE, iterations=POSITIVE, first_iterations=POSITIVE,
+                 batch_size=POSITIVE, lr_map=POSITIVE, lr_potential=POSITIVE, beta1=UNIT, beta2=UNIT,
+                 r1_gamma=NON_NEGATIVE, z_dim=POSITIVE, hidden=POSITIVE, seed=SEED, eval_samples=POSITIVE,
+                 keep_points=NON_NEGATIVE, sample_repeats=POSITIVE, log_every=POSITIVE)
+
     def validate(self) -> "ToyTarget":
         """Check every field; return the resolved target. Raises ValueError with the reason."""
-        for name in ("phases", "iterations", "batch_size", "z_dim", "hidden", "eval_samples", "sample_repeats",
-                     "log_every"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.first_iterations is not None and (not isinstance(self.first_iterations, int) or isinstance(
-                self.first_iterations, bool) or self.first_iterations < 1):
-            raise ValueError(f"first_iterations must be a positive integer or None, got {self.first_iterations!r}")
-        if not isinstance(self.keep_points, int) or isinstance(self.keep_points, bool) or self.keep_points < 0:
-            raise ValueError(f"keep_points must be a non-negative integer, got {self.keep_points!r}")
+        self.check_fields()
         if self.keep_points > self.eval_samples:
             raise ValueError(f"keep_points ({self.keep_points}) cannot exceed eval_samples ({self.eval_samples})")
-        for name in ("h", "lr_map", "lr_potential"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
-                    or value <= 0:
-                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-        for name in ("beta1", "beta2"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
-                raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
-        if not isinstance(self.r1_gamma, (int, float)) or isinstance(self.r1_gamma, bool) \
-                or not math.isfinite(self.r1_gamma) or self.r1_gamma < 0:
-            raise ValueError(f"r1_gamma must be a non-negative finite number (0 = off), got {self.r1_gamma!r}")
-        for name in ("data_noise", "ignore_z"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
-        if self.scheme not in SCHEMES:
-            raise ValueError(f"scheme must be one of {SCHEMES}, got {self.scheme!r}")
-        if self.cost_scale not in COST_SCALES:
-            raise ValueError(f"cost_scale must be one of {COST_SCALES}, got {self.cost_scale!r}")
-        check_loss_name(self.loss)
         return _resolve_target(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "SJKOToyConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown S-JKO toy config keys {unknown}; valid keys are {sorted(known)}")
-        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -461,9 +430,7 @@ def sample(run: SJKOToyRun, n: int, phase: int | None = None, seed: int = 0) -> 
 
 
 def save_sjko_config(config: SJKOToyConfig, path: str | Path) -> None:
-    import yaml
-
-    write_atomic(Path(path), lambda p: p.write_text(yaml.safe_dump(asdict(config), sort_keys=False)))
+    write_yaml(path, asdict(config))
 
 
 def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progress: bool = True) -> SJKOToyRun:

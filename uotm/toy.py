@@ -15,19 +15,21 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .config import NON_NEGATIVE, POSITIVE, SEED, UNIT, Config, Rule
 from .data.toy import ToyDistribution, resolve_pair
+from .data import toy as toy_data
 from .losses import map_loss, potential_loss, quadratic_cost, source_gradient_penalty
 from .nets.toy import ToyMap, ToyPotential
 from .psi import get_psi
+from .runs import write_atomic, write_yaml
 
 Tensor = torch.Tensor
 
@@ -36,7 +38,7 @@ RUN_FILES = ("config.yaml", "metrics.jsonl", "source.npy", "transported.npy", "t
 
 
 @dataclass
-class ToyConfig:
+class ToyConfig(Config):
     """Everything a toy run needs. Defaults are the reference's (``train_toy.py``), except ``tau`` (no default
     there) and the source/target pair, which are the outlier experiment's."""
 
@@ -58,36 +60,23 @@ class ToyConfig:
     seed: int = 0
     log_every: int = 50  # iterations between two lines of metrics.jsonl
 
+    NAME = "toy "
+    RULES = dict(dim=POSITIVE, outlier_fraction=UNIT, phi1=Rule(check=get_psi), phi2=Rule(check=get_psi),
+                 tau=POSITIVE, reg_lambda=NON_NEGATIVE, epochs=POSITIVE, batch_size=POSITIVE, lr=POSITIVE,
+                 potential_steps=POSITIVE, num_data=POSITIVE, hidden=POSITIVE, seed=SEED, log_every=POSITIVE)
+
     def validate(self) -> tuple[ToyDistribution, ToyDistribution]:
         """Check every field; return the resolved (source, target) laws. Raises ValueError with the reason."""
-        for name in ("epochs", "batch_size", "potential_steps", "num_data", "hidden", "log_every"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("tau", "lr"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-        if not isinstance(self.reg_lambda, (int, float)) or not math.isfinite(self.reg_lambda) or self.reg_lambda < 0:
-            raise ValueError(f"reg_lambda must be a non-negative finite number, got {self.reg_lambda!r}")
-        if not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
-        get_psi(self.phi1)
-        get_psi(self.phi2)
+        self.check_fields()
         src, tgt = resolve_pair(self.source, self.target, self.dim, self.outlier_fraction, self.outlier_loc)
         for dist in (src, tgt):
             n = len(dist.fixed_points) if dist.fixed_points is not None else self.num_data
+            if n * dist.dim > toy_data.MAX_POINT_VALUES:
+                raise ValueError(f"{dist.name!r} would hold {n:,} points of dimension {dist.dim}, more than the "
+                                 f"{toy_data.MAX_POINT_VALUES:,} numbers a toy run takes; lower num_data or dim")
             if not dist.is_noise and n < self.batch_size:
                 raise ValueError(f"{dist.name!r} has {n} points, fewer than the batch size {self.batch_size}")
         return src, tgt
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "ToyConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown toy config keys {unknown}; valid keys are {sorted(known)}")
-        return cls(**values)
 
 
 @dataclass
@@ -114,18 +103,8 @@ class ToyRun:
         return (acc / num_z).numpy()
 
 
-def write_atomic(path: Path, write) -> None:
-    """Write ``path`` through ``write(tmp)`` on a temporary file beside it, then rename it into place (a crash
-    never leaves a half-written file)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def save_config(config: ToyConfig, path: Path) -> None:
-    import yaml
-
-    write_atomic(path, lambda p: p.write_text(yaml.safe_dump(asdict(config), sort_keys=False)))
+    write_yaml(path, asdict(config))
 
 
 def _iteration(
@@ -214,18 +193,15 @@ def train_toy(cfg: ToyConfig, out_dir: str | Path | None = None, progress: bool 
 
 
 def prepare_out_dir(path: str | Path, overwrite: bool) -> Path:
-    """Make ``path`` ready for a run: refuse a folder that holds another run unless ``overwrite`` (then remove
-    that run's files, and only those)."""
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {str(out)!r} is a file, not a folder")
-    present = [name for name in RUN_FILES if (out / name).exists()]
-    if present and not overwrite:
-        raise ValueError(f"{str(out)!r} already holds a run ({', '.join(present)}); pass --overwrite to replace it "
-                         "or choose another --out folder")
-    for name in present:
-        (out / name).unlink()
+    """Make ``path`` ready for a run: refuse a path under a file or in a folder that cannot be written, and a
+    folder that holds another run's outputs unless ``overwrite`` (then remove that run's files, and only those); a
+    run that stopped before its outputs (config and metrics only) is simply replaced."""
+    from . import runs
+
+    outputs = [name for name in RUN_FILES if name not in (runs.CONFIG, runs.METRICS)]
+    out = runs.check_new(runs.check_writable(path, "--out"), overwrite, used=outputs, resumable=False)
     out.mkdir(parents=True, exist_ok=True)
+    runs.clear(out, RUN_FILES)  # a stopped run's config and metrics too: this run writes its own
     return out
 
 
@@ -235,7 +211,7 @@ def write_outputs(run: ToyRun, out_dir: str | Path) -> list[Path]:
     written = []
     for name, arr in (("source", run.source), ("transported", run.transported), ("target", run.target)):
         path = out / f"{name}.npy"
-        write_atomic(path, lambda p, a=arr: np.save(open(p, "wb"), a))
+        write_atomic(path, lambda p, a=arr: np.save(p, a))
         written.append(path)
     ckpt = {"transport_map": run.transport_map.state_dict(), "potential": run.potential.state_dict(),
             "config": asdict(run.config), "seconds": run.seconds}

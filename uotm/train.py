@@ -33,10 +33,10 @@ iteration, to ``lr_floor``. The snapshot holds ``old_map`` and the phase, so a r
 uninterrupted one across phase boundaries too. Sampling is one forward of the EMA map, as for UOTM.
 
 :func:`train` runs the loop: one process, or several under torchrun (``uotm.dist``); the global batch is
-``cfg.batch_size`` whatever their number. A run folder holds ``config.yaml``, ``metrics.jsonl`` (one JSON line
-every ``log_every`` iterations: means since the last line), ``samples-<step>.png`` (the EMA map on fixed
-:math:`x, z`) and ``snapshot.pt`` (everything needed to continue: on the CPU, a resumed run repeats an uninterrupted
-one bit for bit).
+``cfg.batch_size`` whatever their number. A run folder (:mod:`uotm.runs`) holds ``config.yaml``, ``metrics.jsonl``
+(one JSON line every ``log_every`` iterations: means since the last line), ``samples-<step>.png`` (the EMA map on
+fixed :math:`x, z`) and ``snapshot.pt`` (everything needed to continue: on the CPU, a resumed run repeats an
+uninterrupted one bit for bit).
 
 Randomness: the network initialisation uses ``cfg.seed``; the source points and latents come from one generator
 seeded with ``cfg.seed`` that draws the *global* batch on every process (each keeps its slice), and the data order
@@ -49,7 +49,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,10 +58,13 @@ import torch
 from torch import nn
 
 from . import dist as udist
+from . import runs
+from .config import POSITIVE, check_value
 from . import sjko as sj
 from .data.images import BatchOrder, ImageDataset, TensorImages, batches, make_dataset
 from .losses import map_loss, potential_loss, quadratic_cost, r1_penalty
 from .presets import ImageConfig
+from .runs import read_metrics  # noqa: F401 - the metrics log of a run folder (uotm.train.read_metrics)
 from .sample import autocast, default_networks, save_grid, source_batch
 
 Tensor = torch.Tensor
@@ -145,8 +147,7 @@ def make_state(cfg: ImageConfig, transport_map: nn.Module, potential: nn.Module,
     unknown = sorted(set(compile_nets) - set(COMPILABLE))
     if unknown:
         raise ValueError(f"compile_nets takes {' and/or '.join(COMPILABLE)}, not {unknown}")
-    if not isinstance(r1_every, int) or isinstance(r1_every, bool) or r1_every < 1:
-        raise ValueError(f"r1_every must be a positive integer, got {r1_every!r}")
+    check_value("r1_every", r1_every, int, POSITIVE)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     transport_map = transport_map.to(device, memory_format=fmt).train()
     potential = potential.to(device, memory_format=fmt).train()
@@ -383,47 +384,13 @@ def load_snapshot(state: TrainState, snap: dict) -> None:
 
 
 def save_snapshot(state: TrainState, path: str | Path) -> Path:
-    """Write :func:`snapshot_dict` to ``path`` atomically (a temporary file, then ``os.replace``)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(snapshot_dict(state), tmp)
-    os.replace(tmp, path)
-    return path
+    """Write :func:`snapshot_dict` to ``path`` atomically (:func:`uotm.runs.write_atomic`)."""
+    snap = snapshot_dict(state)
+    return runs.write_atomic(path, lambda p: torch.save(snap, p))
 
 
 def save_config(cfg: ImageConfig, path: str | Path) -> None:
-    import yaml
-
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    os.replace(tmp, path)
-
-
-def load_config(path: str | Path) -> ImageConfig:
-    """An :class:`ImageConfig` from a YAML file (e.g. a run's ``config.yaml``); missing keys take the defaults of
-    the file's ``preset``."""
-    import yaml
-
-    from .presets import MODELS, PRESETS, preset_defaults
-
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"config file {str(path)!r} does not exist")
-    values = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(values, dict):
-        raise ValueError(f"{str(path)!r} must hold a mapping of config keys")
-    name = values.get("preset", "cifar10")
-    if name not in PRESETS:
-        raise ValueError(f"{str(path)!r} names an unknown preset {name!r}")
-    model = values.get("model", "uotm")
-    if model not in MODELS:
-        raise ValueError(f"{str(path)!r} names an unknown model {model!r}: choose one of {', '.join(MODELS)}")
-    base = preset_defaults(name, model).to_dict()
-    for block in ("net", "sjko"):
-        base[block].update(values.pop(block, None) or {})
-    base.update(values)
-    return ImageConfig.from_dict(base).validate()
+    runs.write_yaml(path, cfg.to_dict())
 
 
 def parameter_counts(cfg: ImageConfig, build: Callable | None = None) -> dict[str, int]:
@@ -438,31 +405,8 @@ def parameter_counts(cfg: ImageConfig, build: Callable | None = None) -> dict[st
             "potential": sum(p.numel() for p in potential.parameters())}
 
 
-def read_metrics(run_dir: str | Path) -> list[dict]:
-    """The rows of ``run_dir/metrics.jsonl``."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def _check_resumable(old: ImageConfig, new: ImageConfig, run_dir: Path) -> None:
-    a, b = old.to_dict(), new.to_dict()
-    changed = sorted(k for k in a if k not in RESUMABLE_CHANGES and a[k] != b[k])
-    if changed:
-        what = ", ".join(f"{k}: {a[k]!r} -> {b[k]!r}" for k in changed)
-        raise ValueError(f"the run in {str(run_dir)!r} was trained with another config ({what}); resume it with its "
-                         f"own config.yaml (only {', '.join(RESUMABLE_CHANGES)} may change) or start a new run folder")
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop the lines written after the snapshot that a run resumes from."""
-    if not path.is_file():
-        return
-    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(line + "\n" for line in keep))
-    os.replace(tmp, path)
+    runs.check_same_config(old.to_dict(), new.to_dict(), run_dir, RESUMABLE_CHANGES)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -471,13 +415,14 @@ def _truncate_metrics(path: Path, step: int) -> None:
 
 def train(cfg: ImageConfig, run_dir: str | Path, *, resume: bool = False, build: Callable | None = None,
           dataset: ImageDataset | None = None, device=None, progress: bool = True,
-          compile_nets: Sequence[str] = ()) -> TrainState:
+          compile_nets: Sequence[str] = (), overwrite: bool = False) -> TrainState:
     """Train UOTM or S-JKO (``cfg.model``) with ``cfg``, writing into ``run_dir``; return the final
     :class:`TrainState`.
 
     Args:
         cfg: the configuration (a preset, possibly changed).
-        run_dir: the run folder; a new run refuses a folder that already holds one.
+        run_dir: the run folder; a new run refuses a folder that already holds a snapshot (unless
+            ``overwrite``: then the old run's files are removed) but restarts one that stopped before its first.
         resume: continue the run in ``run_dir`` from its ``snapshot.pt`` (its config must match ``cfg`` except
             for :data:`RESUMABLE_CHANGES`; ``max_steps`` and ``epochs`` count from the run's start). S-JKO runs
             ``cfg.sjko.total_steps`` iterations (fewer with ``max_steps``), whatever ``epochs`` says.
@@ -488,25 +433,33 @@ def train(cfg: ImageConfig, run_dir: str | Path, *, resume: bool = False, build:
         compile_nets: ``torch.compile`` the ``"map"`` and/or the ``"potential"`` (see :func:`make_state`; the
             same algorithm, rounding aside).
 
-    Under torchrun, every process calls this; process 0 alone writes files. A NaN or infinite loss stops the run
-    with ``FloatingPointError`` and leaves the last good snapshot in place.
+    Under torchrun, every process calls this; process 0 alone writes files. A NaN or infinite loss, or a state
+    whose weights, optimiser states or learning rates are not finite, stops the run with ``FloatingPointError``
+    and leaves the last good snapshot in place. Ctrl-C raises :class:`uotm.runs.Interrupted` (a
+    ``KeyboardInterrupt``) naming the step reached and the step ``resume`` continues from.
+
+    The folder is checked (writable, not another run's, a readable snapshot to resume) before the data and the
+    networks are made; every fault there is a ``ValueError`` of one sentence.
     """
     cfg = cfg.validate()
     run_dir = Path(run_dir)
-    snap_path = run_dir / "snapshot.pt"
-    if resume and not snap_path.is_file():
-        raise ValueError(f"cannot resume: {str(snap_path)!r} does not exist")
-    if not resume and (snap_path.exists() or (run_dir / "metrics.jsonl").exists()):
-        raise ValueError(f"{str(run_dir)!r} already holds a run; resume it (--resume) or choose another run folder")
-    snap = torch.load(snap_path, map_location="cpu", weights_only=True) if resume else None
-    if snap is not None:
-        _check_resumable(ImageConfig.from_dict(snap["config"]), cfg, run_dir)
+    snap = None
+    if resume:
+        snap = runs.check_resume(run_dir)
+        try:
+            old = ImageConfig.from_dict(snap["config"])
+        except (ValueError, TypeError):
+            raise runs.damaged(run_dir / runs.SNAPSHOT) from None
+        _check_resumable(old, cfg, run_dir)
+    else:
+        runs.check_new(run_dir, overwrite)
     if dataset is None:
         dataset = make_dataset(cfg)
 
     info = udist.setup(device)
     try:
-        return _train(cfg, run_dir, snap, build or default_networks, dataset, info, progress, compile_nets)
+        return _train(cfg, run_dir, snap, build or default_networks, dataset, info, progress, compile_nets,
+                      overwrite=overwrite and not resume)
     finally:
         udist.cleanup(info)
 
@@ -520,8 +473,11 @@ def configure_backends(device: torch.device) -> None:
         torch.backends.cudnn.allow_tf32 = True
 
 
+RUN_FILES = (runs.SNAPSHOT, runs.METRICS, runs.CONFIG, "samples-*.png", "events.out.tfevents.*")
+
+
 def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progress: bool,
-           compile_nets: Sequence[str] = ()) -> TrainState:
+           compile_nets: Sequence[str] = (), overwrite: bool = False) -> TrainState:
     from tqdm.auto import tqdm
 
     device, main = info.device, info.is_main
@@ -537,11 +493,13 @@ def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progr
         load_snapshot(state, snap)
         del snap
 
-    metrics_path, snap_path = run_dir / "metrics.jsonl", run_dir / "snapshot.pt"
+    metrics_path, snap_path = run_dir / runs.METRICS, run_dir / runs.SNAPSHOT
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, run_dir / "config.yaml")
-        _truncate_metrics(metrics_path, state.step)
+        if overwrite:
+            runs.clear(run_dir, RUN_FILES)
+        save_config(cfg, run_dir / runs.CONFIG)
+        runs.truncate_metrics(metrics_path, state.step)
     log_file = open(metrics_path, "a", buffering=1) if main else None
     board = tensorboard_writer(run_dir, state.step) if main else None
 
@@ -557,13 +515,19 @@ def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progr
     last = {"step": state.step, "time": time.perf_counter(), "snapshot": state.step if state.step else None}
     start_time = time.perf_counter()
 
+    def kept() -> str:
+        return (f"{snap_path} still holds the last good state (iteration {last['snapshot']})"
+                if last["snapshot"] is not None else "no snapshot was written")
+
+    def not_finite(where: str) -> FloatingPointError:
+        return FloatingPointError(f"the {where} held NaN or infinite values at iteration {state.step}; the run "
+                                  f"stopped and {kept()}; lower the learning rates")
+
     def check_finite() -> None:
         bad = int(udist.all_reduce_min(first_bad, info.world_size).item())
         if bad != never:
-            kept = (f"{snap_path} still holds the last good state (iteration {last['snapshot']})"
-                    if last["snapshot"] is not None else "no snapshot was written")
-            raise FloatingPointError(f"a loss became NaN or infinite at iteration {bad}; the run stopped and {kept}; "
-                                     "lower the learning rates or raise r1_gamma")
+            raise FloatingPointError(f"a loss became NaN or infinite at iteration {bad}; the run stopped and "
+                                     f"{kept()}; lower the learning rates or raise r1_gamma")
 
     def write_metrics() -> None:
         n = state.step - last["step"]
@@ -576,6 +540,8 @@ def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progr
                "sec_per_iter": (now - last["time"]) / max(n, 1), "seconds": now - start_time}
         if sjko:
             row["phase"] = state.phase
+        if not all(math.isfinite(v) for v in row.values()):  # the learning rates (the losses were checked)
+            raise not_finite("learning rates")
         acc.zero_()
         last["step"], last["time"], last["row"] = state.step, now, row
         if main:
@@ -613,18 +579,24 @@ def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progr
                     write_metrics()
                 if state.step % cfg.snapshot_every == 0 or done:
                     check_finite()
+                    snap = snapshot_dict(state)
+                    if not runs.is_finite(snap):  # the same weights on every process: all stop together
+                        raise not_finite("weights, optimiser states or learning rates")
                     if main:
-                        save_snapshot(state, snap_path)
+                        runs.write_atomic(snap_path, lambda p: torch.save(snap, p))
                         if progress:  # a line that stays, above the bar (a notebook cell shows both)
                             row = last.get("row", {})
                             bar.write(f"step {state.step}/{total}: snapshot written; potential loss "
                                       f"{row.get('potential_loss', float('nan')):.4g}, map loss "
                                       f"{row.get('map_loss', float('nan')):.4g}, {row.get('sec_per_iter', 0):.3g} s/it")
+                    del snap
                     last["snapshot"] = state.step
                 if main and (state.step % cfg.sample_every == 0 or done):
                     _sample_grid(state, grid_x, grid_z, run_dir / f"samples-{state.step:07d}.png")
                 if done:
                     break
+    except KeyboardInterrupt:
+        raise runs.Interrupted(state.step, last["snapshot"]) from None
     finally:
         bar.close()
         if log_file is not None:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .config import NON_NEGATIVE, POSITIVE, SEED, Config
 from .nets.toy import ResidualMLP
 
 Tensor = torch.Tensor
@@ -213,12 +214,8 @@ def _positive_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
-def _positive_float(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
-
-
 @dataclass
-class WAEConfig:
+class WAEConfig(Config):
     """Everything a WAE run needs. ``data`` is a 2-D toy law of :mod:`uotm.data.toy` (or ``npy:PATH``) or
     ``digits`` (the 1 500 training digits of :mod:`uotm.data.images`, 16×16, in [−1, 1])."""
 
@@ -245,29 +242,21 @@ class WAEConfig:
     def is_image(self) -> bool:
         return self.data in IMAGE_DATA
 
+    NAME = "WAE "
+    RULES = dict(z_dim=POSITIVE, lam=NON_NEGATIVE, prior_sigma2=POSITIVE, steps=POSITIVE, batch_size=POSITIVE,
+                 lr=POSITIVE, lr_discriminator=POSITIVE, discriminator_steps=POSITIVE, hidden=POSITIVE,
+                 num_blocks=NON_NEGATIVE, width=POSITIVE, num_data=POSITIVE, seed=SEED, log_every=POSITIVE)
+
     def validate(self) -> "WAEConfig":
         """Check every field; return ``self``. Raises ValueError with the reason."""
-        for name in ("z_dim", "steps", "batch_size", "discriminator_steps", "hidden", "width", "num_data",
-                     "log_every"):
-            if not _positive_int(getattr(self, name)):
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if not isinstance(self.num_blocks, int) or isinstance(self.num_blocks, bool) or self.num_blocks < 0:
-            raise ValueError(f"num_blocks must be a non-negative integer, got {self.num_blocks!r}")
-        for name in ("prior_sigma2", "lr", "lr_discriminator"):
-            if not _positive_float(getattr(self, name)):
-                raise ValueError(f"{name} must be a positive finite number, got {getattr(self, name)!r}")
-        if not (isinstance(self.lam, (int, float)) and not isinstance(self.lam, bool) and math.isfinite(self.lam)
-                and self.lam >= 0):
-            raise ValueError(f"lam must be a non-negative finite number, got {self.lam!r}")
+        self.check_fields()
         if self.encoder not in ENCODERS:
             raise ValueError(f"unknown encoder {self.encoder!r}: choose one of {', '.join(ENCODERS)}")
         if self.penalty not in PENALTIES:
             raise ValueError(f"unknown penalty {self.penalty!r}: choose one of {', '.join(PENALTIES)}")
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be at least 2 (the unbiased MMD needs pairs), got {self.batch_size}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
-        if not isinstance(self.data, str) or not self.data:
+        if not self.data:
             raise ValueError(f"data must be a non-empty string, got {self.data!r}")
         if not self.is_image:
             from .data.toy import make_distribution
@@ -284,14 +273,6 @@ class WAEConfig:
         elif self.batch_size > 1500:
             raise ValueError(f"the digits' training split has 1500 images, fewer than the batch size {self.batch_size}")
         return self
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "WAEConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown WAE config keys {unknown}; valid keys are {sorted(known)}")
-        return cls(**values)
 
 
 def load_data(cfg: WAEConfig, generator: torch.Generator, train: bool = True) -> Tensor:

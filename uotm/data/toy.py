@@ -118,15 +118,27 @@ class ToyDistribution:
         return self.sampler(n, self.dim, generator).to(torch.float32)
 
 
+#: The largest point cloud a toy run takes, in numbers (N x d): 10 million, e.g. 100 000 points in 100 dimensions
+#: (80 MB as float64); a toy run keeps several copies of its data and writes them out.
+MAX_POINT_VALUES = 10_000_000
+
+
 def load_point_cloud(path: str | Path) -> np.ndarray:
-    """Read an (N, d) float array from ``path`` and check it; ValueError with the reason otherwise."""
+    """Read an (N, d) float array from ``path`` and check it (at most :data:`MAX_POINT_VALUES` numbers); ValueError
+    with the reason otherwise."""
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"point cloud file {str(p)!r} does not exist")
     try:
-        arr = np.load(p, allow_pickle=False)
+        arr = np.load(p, allow_pickle=False, mmap_mode="r")  # the shape first: nothing read yet
     except Exception as exc:  # noqa: BLE001 - any read failure is the user's file
         raise ValueError(f"cannot read {str(p)!r} as a NumPy .npy array: {exc}") from None
+    if not isinstance(arr, np.ndarray):
+        raise ValueError(f"{str(p)!r} is not a NumPy .npy array (an .npz archive?); save the (N, d) array with np.save")
+    if arr.size > MAX_POINT_VALUES:
+        raise ValueError(f"{str(p)!r} holds {arr.size:,} numbers (shape {arr.shape}), more than the "
+                         f"{MAX_POINT_VALUES:,} a toy run takes; subsample it")
+    arr = np.array(arr)
     if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
         raise ValueError(f"{str(p)!r} holds {arr.dtype} values; it must hold real numbers")
     if arr.ndim == 1:
