@@ -129,6 +129,7 @@ def render_page(notebook: Path, out: Path) -> tuple[Path, list[str]]:
     shutil.copy2(notebook, src / notebook.name)
     for name in ("references.bib", "bibliography.md"):  # citations need a bibliography in the site
         shutil.copy2(BOOK / name, src / name)
+    shutil.copytree(BOOK / "_static", src / "_static")  # the book's stylesheet (wide tables and code scroll)
     (src / "_toc.yml").write_text(f"format: jb-book\nroot: {notebook.stem}\nchapters:\n  - file: bibliography\n")
     cmd = jupyter_book_command()
     cmd[2], cmd[6] = str(src), str(out)  # the source folder and --path-output
