@@ -10,7 +10,7 @@ from uotm.nets.ncsnpp import AdaptiveGroupNorm, SelfAttention
 from uotm.nets.potential import minibatch_stddev
 from uotm.presets import preset
 
-# the reference's counts less its unused time-embedding layers (map); its potentials as they are (SPEC §3)
+# the reference's counts (Jae-Moo/UOTM) less its unused time-embedding layers (map); its potentials as they are
 REFERENCE_COUNTS = {"cifar10": (44_820_611, 12_247_809), "celeba_256": (37_983_299, 26_881_537)}
 
 

@@ -40,8 +40,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from .presets import ImageConfig
-from .sample import default_networks
-from .train import COMPILABLE, TrainState, configure_backends, make_state, train_step
+from .train import COMPILABLE, TrainState, configure_backends, default_networks, make_state, train_step
 
 # Dense (no sparsity) peaks in TFLOP/s from NVIDIA's data sheets: (bf16 tensor cores, tf32 tensor cores, fp32 without
 # tensor cores). The first name that the device's name contains wins, so the specific models come first.

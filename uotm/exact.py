@@ -1,4 +1,4 @@
-r"""Exact answers on samples, to put beside what a network learns (SPEC §6).
+r"""Exact answers on samples, to put beside what a network learns.
 
 * Balanced OT between two clouds: :func:`ot.emd` / :func:`ot.emd2` (network simplex).
 * Unbalanced OT with generalised-KL marginal penalties and no entropy:
@@ -6,8 +6,10 @@ r"""Exact answers on samples, to put beside what a network learns (SPEC §6).
 
   .. math:: \min_{\pi\ge0}\ \langle\pi,\tau C\rangle + \mathrm{KL}(\pi\mathbf 1\,|\,a) + \mathrm{KL}(\pi^\top\mathbf 1\,|\,b),
 
-  the discrete form of the primal of SPEC §1 with :math:`\Psi_1=\Psi_2=` KL and :math:`c=\tau\lVert x-y\rVert^2`.
-* Unbalanced OT for any pair of conjugates of :mod:`uotm.psi`, through its semi-dual (SPEC §1, the UOTM theorem):
+  the discrete form of the UOT primal :math:`\inf_\pi\int c\,d\pi+D_{\Psi_1}(\pi_0|\mu)+D_{\Psi_2}(\pi_1|\nu)` with
+  :math:`\Psi_1=\Psi_2=` KL and :math:`c=\tau\lVert x-y\rVert^2`.
+* Unbalanced OT for any pair of conjugates of :mod:`uotm.psi`, through its semi-dual (the semi-dual theorem of
+  the UOTM paper, arXiv:2305.14777):
   :func:`solve_uot` maximises :math:`J(v)=-\sum_i a_i\Psi_1^*(-v^c_i)-\sum_j b_j\Psi_2^*(-v_j)` over
   :math:`v\in\mathbb R^m` (smoothed c-transform, annealed to zero, L-BFGS), reweights the marginals by
   :math:`(\Psi^*)'` and couples them by exact balanced OT (Theorem 3.3 of the paper), and certifies the result by
@@ -56,12 +58,12 @@ class Plan:
 
     @property
     def source_marginal(self) -> np.ndarray:
-        """:math:`\\pi\\mathbf 1`, the mass that leaves each source point (:math:`\\tilde\\mu`)."""
+        r""":math:`\pi\mathbf 1`, the mass that leaves each source point (:math:`\tilde\mu`)."""
         return self.plan.sum(axis=1)
 
     @property
     def target_marginal(self) -> np.ndarray:
-        """:math:`\\pi^\\top\\mathbf 1`, the mass that arrives at each target point (:math:`\\tilde\\nu`)."""
+        r""":math:`\pi^\top\mathbf 1`, the mass that arrives at each target point (:math:`\tilde\nu`)."""
         return self.plan.sum(axis=0)
 
     def conditional(self) -> np.ndarray:
@@ -73,30 +75,25 @@ class Plan:
         return out
 
     def barycentric_map(self) -> np.ndarray:
-        """:math:`\\bar T(x_i)=\\sum_j\\pi(y_j|x_i)\\,y_j`, shape (n, d)."""
+        r""":math:`\bar T(x_i)=\sum_j\pi(y_j|x_i)\,y_j`, shape (n, d)."""
         return self.conditional() @ self.y
 
     def share_sent_to(self, target_mask) -> float:
-        """Share of source points (each counted once, as a map moves every sample) whose destination lies in
-        the target points selected by ``target_mask``: :math:`\\frac1n\\sum_i\\pi(\\text{mask}|x_i)`."""
+        r"""Share of source points (each counted once, as a map moves every sample) whose destination lies in
+        the target points selected by ``target_mask``: :math:`\frac1n\sum_i\pi(\text{mask}|x_i)`."""
         mask = np.asarray(target_mask, dtype=bool)
         if mask.shape != (self.y.shape[0],):
             raise ValueError(f"target_mask must have shape ({self.y.shape[0]},), got {mask.shape}")
         return float(self.conditional()[:, mask].sum(axis=1).mean())
 
-    def mass_share_to(self, target_mask) -> float:
-        """Share of the plan's total mass that arrives in the masked target points."""
-        mask = np.asarray(target_mask, dtype=bool)
-        return float(self.plan[:, mask].sum() / self.plan.sum())
-
 
 def squared_distances(x, y) -> np.ndarray:
-    """Matrix of :math:`\\lVert x_i-y_j\\rVert^2`."""
+    r"""Matrix of :math:`\lVert x_i-y_j\rVert^2`."""
     return ot.dist(_cloud(x, "x"), _cloud(y, "y"), metric="sqeuclidean")
 
 
 def balanced_plan(x, y) -> Plan:
-    """Exact balanced OT plan for the cost :math:`\\lVert x-y\\rVert^2` between uniform clouds."""
+    r"""Exact balanced OT plan for the cost :math:`\lVert x-y\rVert^2` between uniform clouds."""
     xs, ys = _cloud(x, "x"), _cloud(y, "y")
     if xs.shape[1] != ys.shape[1]:
         raise ValueError(f"x is {xs.shape[1]}-dimensional but y is {ys.shape[1]}-dimensional")
@@ -145,19 +142,19 @@ def w2_squared(x, y) -> float:
 
 
 def c_transform(v: np.ndarray, cost: np.ndarray) -> np.ndarray:
-    """:math:`v^c_i=\min_j[C_{ij}-v_j]`."""
+    r""":math:`v^c_i=\min_j[C_{ij}-v_j]`."""
     return np.min(cost - v[None, :], axis=1)
 
 
 def semi_dual_value(v, cost, a, b, psi1: str | PsiConjugate = "kl", psi2: str | PsiConjugate = "kl") -> float:
-    """The UOT semi-dual :math:`J(v)=-\sum_i a_i\Psi_1^*(-v^c_i)-\sum_j b_j\Psi_2^*(-v_j)`; a lower bound on the
+    r"""The UOT semi-dual :math:`J(v)=-\sum_i a_i\Psi_1^*(-v^c_i)-\sum_j b_j\Psi_2^*(-v_j)`; a lower bound on the
     UOT value for every ``v`` (weak duality)."""
     v = np.asarray(v, dtype=np.float64)
     return float(-np.sum(a * get_psi(psi1).star(-c_transform(v, cost))) - np.sum(b * get_psi(psi2).star(-v)))
 
 
 def primal_value(plan, cost, a, b, psi1: str | PsiConjugate = "kl", psi2: str | PsiConjugate = "kl") -> float:
-    """:math:`\langle\pi,C\rangle+D_{\Psi_1}(\pi\mathbf 1|a)+D_{\Psi_2}(\pi^\top\mathbf 1|b)`."""
+    r""":math:`\langle\pi,C\rangle+D_{\Psi_1}(\pi\mathbf 1|a)+D_{\Psi_2}(\pi^\top\mathbf 1|b)`."""
     plan = np.asarray(plan, dtype=np.float64)
     return float(np.sum(plan * cost) + get_psi(psi1).divergence(plan.sum(1), a)
                  + get_psi(psi2).divergence(plan.sum(0), b))
@@ -222,7 +219,7 @@ def solve_uot(a, b, cost, psi1: str | PsiConjugate = "kl", psi2: str | PsiConjug
 
 
 def uot_plan(x, y, tau: float, psi1: str | PsiConjugate = "kl", psi2: str | PsiConjugate = "kl") -> Plan:
-    """Exact unbalanced plan for the cost :math:`\tau\lVert x-y\rVert^2` between uniform clouds of mass 1 each,
+    r"""Exact unbalanced plan for the cost :math:`\tau\lVert x-y\rVert^2` between uniform clouds of mass 1 each,
     by :func:`solve_uot`; ``Plan.gap`` is the certified distance of its value to the optimum."""
     if not tau > 0:
         raise ValueError(f"tau must be positive, got {tau}")

@@ -1,4 +1,5 @@
-r"""The semi-dual losses of UOTM (SPEC §1) and the regularisers that go with them.
+r"""The semi-dual losses of UOTM (Choi, Choi and Kang, NeurIPS 2023, arXiv:2305.14777) and the regularisers that go
+with them.
 
 With a potential :math:`v` and a stochastic map :math:`T(x,z)`, one training iteration alternates
 
@@ -72,8 +73,8 @@ def potential_loss(
         tau: the cost's scale :math:`\tau>0`.
         psi1, psi2: the conjugates on the source and data sides (names from :data:`uotm.psi.PSI_NAMES`).
         reference_half_tau: use :math:`\tau/2` in this loss, as the first public release of the reference image
-            trainer did while its map loss used :math:`\tau` (SPEC §1). The two losses then optimise different
-            problems; it is off by default and exists only to reproduce that code.
+            trainer did while its map loss used :math:`\tau` (a later commit uses :math:`\tau` in both). The two
+            losses then optimise different problems; it is off by default and exists only to reproduce that code.
     """
     p1, p2 = get_psi(psi1), get_psi(psi2)
     cost = quadratic_cost(x, t_x, tau / 2 if reference_half_tau else tau)

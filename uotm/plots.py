@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from .toy import ToyRun
 
 
 def _pyplot():
@@ -62,8 +58,9 @@ def plot_losses(ax, metrics: list[dict]) -> None:
     ax.legend()
 
 
-def plot_toy_run(run: "ToyRun", out_dir: Path) -> list[Path]:
-    """Write the figures of a toy run: joint scatter and densities (1-D) or a scatter (2-D and up), and losses."""
+def plot_toy_run(run, out_dir: Path) -> list[Path]:
+    """Write the figures of a toy run (a :class:`uotm.toy.ToyRun`: its ``config``, ``source``, ``transported``,
+    ``target`` and ``metrics``): joint scatter and densities (1-D) or a scatter (2-D and up), and losses."""
     plt = _pyplot()
     paths: list[Path] = []
     title = f"{run.config.source} → {run.config.target}, Ψ*: {run.config.phi1}/{run.config.phi2}, τ={run.config.tau}"
@@ -97,7 +94,7 @@ def plot_toy_run(run: "ToyRun", out_dir: Path) -> list[Path]:
 
 
 def plot_sjko_flow(run, path: Path, max_panels: int = 5) -> Path:
-    """The flow of a toy S-JKO run: the data, then :math:`\\mu_k` after evenly spaced phases (2-D: first two
+    r"""The flow of a toy S-JKO run: the data, then :math:`\mu_k` after evenly spaced phases (2-D: first two
     coordinates). Written atomically to ``path``."""
     plt = _pyplot()
     K = len(run.phases)

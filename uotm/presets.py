@@ -1,10 +1,11 @@
-"""Image-model configuration: one dataclass with the paper's defaults and one preset per experiment (SPEC §3, §4).
+"""Image-model configuration: one dataclass with the paper's defaults and one preset per experiment (the UOTM paper,
+arXiv:2305.14777, and the S-JKO paper, arXiv:2402.05443).
 
 ``ImageConfig`` is what the image trainer, the sampler, the benchmark and the networks read; it is saved as YAML
 beside every run. ``preset(name, **overrides)`` returns a preset with some fields changed, validated.
 
-Two models share the trainer, the networks and the presets: ``model="uotm"`` (default, SPEC §3) and
-``model="sjko"`` (S-JKO, SPEC §4: a sequence of JKO steps, each a UOT problem). **Selecting S-JKO is one switch
+Two models share the trainer, the networks and the presets: ``model="uotm"`` (default) and
+``model="sjko"`` (S-JKO: a sequence of JKO steps, each a UOT problem). **Selecting S-JKO is one switch
 on the same preset name**: ``preset("cifar10", model="sjko")``, or ``python -m uotm train --preset cifar10 --model
 sjko``, gives the S-JKO defaults of that experiment: the preset's UOTM config with :data:`SJKO_OVERRIDES` applied
 (the authors' CIFAR-10 settings; R1 20 on CelebA-HQ-256) and its :class:`SJKOConfig` from :data:`SJKO_SETTINGS`.
@@ -33,15 +34,23 @@ def _psi_name(name: str) -> None:
     get_psi(name)
 
 
-def _sjko_loss(name: str) -> None:
-    from .sjko import check_loss_name
+#: S-JKO's cost conventions (:func:`uotm.sjko.jko_cost`) and its data-side losses (:data:`uotm.sjko.SJKO_PSI` and the
+#: JSD variant), named here where the configurations check them.
+COST_SCALES = ("euclidean", "per_coordinate")
+SJKO_LOSSES = ("kl", "chi", "softplus", "jsd")
 
+
+def check_loss_name(name: str) -> str:
+    if name not in SJKO_LOSSES:
+        raise ValueError(f"unknown S-JKO loss {name!r}: choose one of {', '.join(SJKO_LOSSES)}")
+    return name
+
+
+def _sjko_loss(name: str) -> None:
     check_loss_name(name)
 
 
 def _cost_scale(name: str) -> None:
-    from .sjko import COST_SCALES
-
     if name not in COST_SCALES:
         raise ValueError(f"must be one of {', '.join(COST_SCALES)}, got {name!r}")
 
@@ -77,7 +86,8 @@ MODELS = ("uotm", "sjko")
 
 @dataclass
 class SJKOConfig(Config):
-    """S-JKO's settings (read when ``ImageConfig.model == "sjko"``); defaults: the authors' CIFAR-10 code (SPEC §4).
+    """S-JKO's settings (read when ``ImageConfig.model == "sjko"``); defaults: the authors' CIFAR-10 code
+    (Jae-Moo/Scalable-JKO).
 
     Phase ``k`` (from 0) is one JKO step: ``first_phase_steps`` iterations in phase 0, then ``phase_steps`` in each
     of the others. Its cost is ``||T_old - T||^2 / (2 h)`` (``cost_scale="per_coordinate"``: the squared distance
@@ -209,9 +219,10 @@ PRESETS: dict[str, ImageConfig] = {
 }
 PRESET_NAMES = tuple(PRESETS)
 
-# S-JKO (SPEC §4): what changes from a preset's UOTM config when model="sjko". The authors' CIFAR-10 code: lr map
-# 2e-4 / potential 1e-4, cosine to 5e-5 (their eta_min) over all phases; batch 256, R1 0.2 and EMA 0.9999 are the
-# UOTM preset's already. CelebA-HQ-256 has no public command: R1 20 from the digest, the rest as the UOTM preset.
+# S-JKO (arXiv:2402.05443): what changes from a preset's UOTM config when model="sjko". The authors' CIFAR-10 code:
+# lr map 2e-4 / potential 1e-4, cosine to 5e-5 (their eta_min) over all phases; batch 256, R1 0.2 and EMA 0.9999 are
+# the UOTM preset's already. CelebA-HQ-256 has no public command: R1 20 from a secondary summary of the S-JKO paper,
+# the rest as the UOTM preset.
 _SJKO_COMMON = dict(model="sjko", lr_map=2e-4, lr_potential=1e-4, lr_floor=5e-5)
 SJKO_OVERRIDES: dict[str, dict] = {
     "cifar10": dict(_SJKO_COMMON),

@@ -1,10 +1,11 @@
 r"""The convex conjugates :math:`\Psi^*` of the entropy functions of unbalanced OT.
 
 An entropy function :math:`\Psi:[0,\infty)\to[0,\infty]` is convex with :math:`\Psi(1)=0`; it defines the
-divergence :math:`D_\Psi(\pi_0|\mu)=\int\Psi(d\pi_0/d\mu)\,d\mu`. The semi-dual of UOT (SPEC §1) only sees its
-convex conjugate :math:`\Psi^*(s)=\sup_{t\ge0}[st-\Psi(t)]`, which is convex and non-decreasing, and whose
-derivative :math:`(\Psi^*)'(s)` is the density ratio of the optimal marginal: for an optimal potential
-:math:`v^*`, :math:`d\tilde\mu/d\mu=(\Psi_1^*)'(-v^{*c})` and :math:`d\tilde\nu/d\nu=(\Psi_2^*)'(-v^*)`.
+divergence :math:`D_\Psi(\pi_0|\mu)=\int\Psi(d\pi_0/d\mu)\,d\mu`. The semi-dual of UOT (Choi, Choi and Kang,
+arXiv:2305.14777) only sees its convex conjugate :math:`\Psi^*(s)=\sup_{t\ge0}[st-\Psi(t)]`, which is convex and
+non-decreasing, and whose derivative :math:`(\Psi^*)'(s)` is the density ratio of the optimal marginal: for an
+optimal potential :math:`v^*`, :math:`d\tilde\mu/d\mu=(\Psi_1^*)'(-v^{*c})` and
+:math:`d\tilde\nu/d\nu=(\Psi_2^*)'(-v^*)`.
 
 =========  ==============================  ===============================================  ==================
 name       :math:`\Psi^*(s)`               :math:`\Psi(t)`                                   divergence
@@ -55,7 +56,6 @@ class PsiConjugate:
     """
 
     name: str
-    divergence_name: str
     _star: Callable[[Tensor], Tensor]
     _ratio: Callable[[Tensor], Tensor]
     _psi: Callable[[Tensor], Tensor]
@@ -120,22 +120,10 @@ def _softplus_psi(t: Tensor) -> Tensor:
 
 
 PSI = {
-    "linear": PsiConjugate(
-        "linear", "none: balanced OT (the marginal is matched exactly)",
-        lambda s: s, lambda s: torch.ones_like(s), _linear_psi,
-    ),
-    "kl": PsiConjugate(
-        "kl", "generalised Kullback-Leibler",
-        lambda s: torch.expm1(s), torch.exp, _kl_psi,
-    ),
-    "chi": PsiConjugate(
-        "chi", "Pearson chi-squared",
-        _chi_star, lambda s: 1 + 0.5 * torch.clamp(s, min=-2.0), _chi_psi,
-    ),
-    "softplus": PsiConjugate(
-        "softplus", "JS-like (conjugate of the negative binary entropy)",
-        F.softplus, torch.sigmoid, _softplus_psi,
-    ),
+    "linear": PsiConjugate("linear", lambda s: s, lambda s: torch.ones_like(s), _linear_psi),
+    "kl": PsiConjugate("kl", lambda s: torch.expm1(s), torch.exp, _kl_psi),
+    "chi": PsiConjugate("chi", _chi_star, lambda s: 1 + 0.5 * torch.clamp(s, min=-2.0), _chi_psi),
+    "softplus": PsiConjugate("softplus", F.softplus, torch.sigmoid, _softplus_psi),
 }
 PSI_NAMES = tuple(PSI)
 

@@ -11,40 +11,20 @@ snapshot is the previous phase's, for resuming only).
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
+from .train import autocast, default_networks, source_batch
+
 Tensor = torch.Tensor
-
-
-def default_networks(cfg):
-    """The paper's networks for ``cfg``: ``uotm.nets.build_networks(cfg) -> (transport_map, potential)``."""
-    from .nets import build_networks
-
-    return build_networks(cfg)
-
-
-def autocast(cfg, device: torch.device):
-    """bf16 autocast on CUDA when ``cfg.precision == "bf16"``; nothing (fp32) elsewhere."""
-    if device.type == "cuda" and cfg.precision == "bf16":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def to_uint8(images: Tensor) -> Tensor:
     """Images in [−1, 1] → ``uint8`` in [0, 255] (rounded, clipped)."""
     return (images.float() * 127.5 + 127.5).round_().clamp_(0, 255).to(torch.uint8)
-
-
-def source_batch(cfg, n: int, generator: torch.Generator, device) -> tuple[Tensor, Tensor]:
-    """``n`` source points ``x`` (n, C, H, W) and latents ``z`` (n, z_dim), all N(0, I), from ``generator``."""
-    x = torch.randn(n, cfg.channels, cfg.image_size, cfg.image_size, generator=generator, device=device)
-    z = torch.randn(n, cfg.net.z_dim, generator=generator, device=device)
-    return x, z
 
 
 @torch.no_grad()
@@ -120,12 +100,3 @@ def save_npz(path: str | Path, images: np.ndarray) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_atomic(path, lambda p: np.savez(p, images))
-
-
-def save_grid(images: Tensor, path: str | Path, nrow: int = 8) -> Path:
-    """Write images in [−1, 1] (n, C, H, W) as one PNG grid (atomically)."""
-    from torchvision.utils import save_image
-
-    from .runs import write_atomic
-
-    return write_atomic(path, lambda p: save_image(images.float().cpu().clamp(-1, 1) * 0.5 + 0.5, p, nrow=nrow))

@@ -1,4 +1,6 @@
-r"""S-JKO: the JKO scheme of a Wasserstein gradient flow, one step at a time through the UOT semi-dual (SPEC §4).
+r"""S-JKO: the JKO scheme of a Wasserstein gradient flow, one step at a time through the UOT semi-dual (Choi, Choi
+and Kang, "Scalable Wasserstein Gradient Flow for Generative Modeling through Unbalanced Optimal Transport",
+arXiv:2402.05443).
 
 One JKO step with step size :math:`h` moves :math:`\mu_k` towards the data :math:`\nu`:
 
@@ -6,7 +8,8 @@ One JKO step with step size :math:`h` moves :math:`\mu_k` towards the data :math
 
     \mu_{k+1} = \arg\min_\rho\ \tfrac1{2h}W_2^2(\rho,\mu_k) + D_\Psi(\rho|\nu).
 
-It is the UOT problem of SPEC §1 with a *balanced* source side (:math:`\Psi_1^*(s)=s`, so the plan's first
+It is the UOT problem :math:`\inf_\pi\int c\,d\pi+D_{\Psi_1}(\pi_0|\mu)+D_{\Psi_2}(\pi_1|\nu)` (UOTM paper,
+arXiv:2305.14777) with a *balanced* source side (:math:`\Psi_1^*(s)=s`, so the plan's first
 marginal is :math:`\mu_k` exactly), the divergence :math:`\Psi` on the data side and the cost
 :math:`c_h(x,y)=\lVert x-y\rVert^2/(2h)`; :math:`\mu_{k+1}` is the plan's second marginal. With the maps
 reparametrised on the source :math:`\mu_0` (:math:`\mu_k=T_{k\#}\mu_0`), one iteration of phase :math:`k` is a
@@ -48,13 +51,11 @@ from .config import NON_NEGATIVE, POSITIVE, SEED, UNIT, Config, Rule, one_of
 from .data.toy import TOY_NAMES, make_distribution
 from .losses import _flat
 from .nets.toy import ResidualMLP, ToyMap, ToyPotential, _head
+from .presets import COST_SCALES, check_loss_name
 from .psi import PSI, PsiConjugate
 from .runs import write_yaml
 
 Tensor = torch.Tensor
-
-COST_SCALES = ("euclidean", "per_coordinate")
-SJKO_LOSSES = ("kl", "chi", "softplus", "jsd")
 
 
 def _softplus2_psi(t: Tensor) -> Tensor:
@@ -73,16 +74,9 @@ SJKO_PSI: dict[str, PsiConjugate] = {
     "kl": PSI["kl"],
     "chi": PSI["chi"],
     "softplus": PsiConjugate(
-        "softplus", "S-JKO's JS-like: 2 softplus(s) - 2 log 2",
-        lambda s: 2 * F.softplus(s) - 2 * math.log(2.0), lambda s: 2 * torch.sigmoid(s), _softplus2_psi,
+        "softplus", lambda s: 2 * F.softplus(s) - 2 * math.log(2.0), lambda s: 2 * torch.sigmoid(s), _softplus2_psi,
     ),
 }
-
-
-def check_loss_name(name: str) -> str:
-    if name not in SJKO_LOSSES:
-        raise ValueError(f"unknown S-JKO loss {name!r}: choose one of {', '.join(SJKO_LOSSES)}")
-    return name
 
 
 def jko_cost(x_old: Tensor, x_new: Tensor, h: float, cost_scale: str = "euclidean") -> Tensor:
@@ -132,8 +126,14 @@ def data_noise(phase: int, scale: float = 1 / 32) -> float:
 
 def gaussian_jko_iterates(m0, s0, b, sigma, h: float, num_steps: int) -> tuple[np.ndarray, np.ndarray]:
     r"""The exact KL-JKO iterates from :math:`N(m_0,S_0)` towards :math:`\nu=N(b,\Sigma)` with Euclidean step
-    :math:`h` (SPEC §4): returns means ``(num_steps + 1, d)`` and covariances ``(num_steps + 1, d, d)``, index 0
-    being the start. :math:`S_0` must commute with :math:`\Sigma` (e.g. a multiple of the identity)."""
+    :math:`h`: returns means ``(num_steps + 1, d)`` and covariances ``(num_steps + 1, d, d)``, index 0
+    being the start. :math:`S_0` must commute with :math:`\Sigma` (e.g. a multiple of the identity).
+
+    Derived here (and checked against direct minimisation over Gaussians): the KL-JKO step keeps a Gaussian
+    Gaussian, with :math:`m_{k+1}=(I+h\Sigma^{-1})^{-1}(m_k+h\Sigma^{-1}b)` and, per eigenvalue :math:`\sigma^2`
+    of :math:`\Sigma`,
+    :math:`\sqrt{s_{k+1}}=\big(\sigma^2\sqrt{s_k}+\sqrt{\sigma^4s_k+4h\sigma^2(\sigma^2+h)}\big)/(2(\sigma^2+h))`
+    (fixed point :math:`\sigma^2`)."""
     m0, b = np.atleast_1d(np.asarray(m0, float)), np.atleast_1d(np.asarray(b, float))
     s0, sigma = np.atleast_2d(np.asarray(s0, float)), np.atleast_2d(np.asarray(sigma, float))
     d = b.shape[0]
@@ -170,7 +170,8 @@ def gaussian_jko_iterates(m0, s0, b, sigma, h: float, num_steps: int) -> tuple[n
 # The toy trainer: S-JKO (one generator from the source) and the naive O(K^2) scheme (one map per phase).
 # ---------------------------------------------------------------------------------------------------------------
 
-# Toy S-JKO trainer (the authors' ``train.py`` on 2-D data, SPEC §4), and the naive baseline it replaces.
+# Toy S-JKO trainer (the authors' ``train.py``, public repository Jae-Moo/Scalable-JKO, on 2-D data), and the naive
+# baseline it replaces.
 #
 # ``scheme="sjko"`` is the authors' scheme: **one** generator :math:`T_\theta(x,z)` maps the source
 # :math:`\mu_0=N(0,I_d)` straight to :math:`\mu_{k+1}`. At the start of phase :math:`k\ge1` a frozen copy of it
@@ -298,8 +299,8 @@ def _resolve_target(cfg: SJKOToyConfig) -> ToyTarget:
 
 
 #: The authors' toy runs (their README: 10 phases, h=1, 5 000 iterations per phase, batch 400, lr 1e-4 / 2e-5, no
-#: R1; their cost is averaged over coordinates, hence ``per_coordinate``), and the Gaussian check of SPEC §4
-#: (Euclidean h, no data noise, no R1, a map that ignores z) at the same budget.
+#: R1; their cost is averaged over coordinates, hence ``per_coordinate``), and the Gaussian check of
+#: :func:`gaussian_jko_iterates` (Euclidean h, no data noise, no R1, a map that ignores z) at the same budget.
 TOY_PRESETS: dict[str, SJKOToyConfig] = {
     "25gaussian": SJKOToyConfig(target="25gaussian", cost_scale="per_coordinate"),
     "twocircles": SJKOToyConfig(target="twocircles", cost_scale="per_coordinate"),
@@ -340,7 +341,7 @@ class ForwardCounter:
 
 @dataclass
 class SJKOPhase:
-    """What one phase (one JKO step, :math:`\\mu_k\\to\\mu_{k+1}`) produced and cost."""
+    r"""What one phase (one JKO step, :math:`\mu_k\to\mu_{k+1}`) produced and cost."""
 
     phase: int  # k, from 0; the phase's output is mu_{k+1}
     train_seconds: float  # wall time of the phase's training iterations
@@ -416,7 +417,7 @@ def _phase_nets(run: SJKOToyRun, phase: int) -> list:
 
 
 def sample(run: SJKOToyRun, n: int, phase: int | None = None, seed: int = 0) -> np.ndarray:
-    """``n`` points of :math:`\\mu_{k+1}`, the law after phase ``phase`` (default: the last phase, :math:`\\mu_K`),
+    r"""``n`` points of :math:`\mu_{k+1}`, the law after phase ``phase`` (default: the last phase, :math:`\mu_K`),
     as an (n, d) float32 array. S-JKO: one forward of that phase's generator; naive: ``phase + 1`` pushes."""
     K = len(run.phases)
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:

@@ -1,7 +1,8 @@
 r"""Toy UOTM: learn a stochastic map between low-dimensional distributions (the reference's ``train_toy.py``).
 
 One iteration takes a source batch :math:`x` and a data batch :math:`y`, makes ``potential_steps`` Adam steps on the
-potential's loss (fresh :math:`z` each time, same batches), then one Adam step on the map's loss (SPEC §1, §2).
+potential's loss (fresh :math:`z` each time, same batches), then one Adam step on the map's loss (the semi-dual
+losses of :mod:`uotm.losses`, the loop of the reference's ``train_toy.py``).
 
 Differences from the reference, all deliberate:
 

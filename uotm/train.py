@@ -1,4 +1,4 @@
-r"""The image trainer: one loop for every preset (SPEC §3).
+r"""The image trainer: one loop for every preset (the UOTM paper's image experiments, arXiv:2305.14777).
 
 Each iteration (:func:`train_step`) makes one Adam step on the potential, then one on the map:
 
@@ -14,7 +14,7 @@ latents :math:`z\sim N(0,I_{z\_dim})` for each step, and real images :math:`y`. 
 moves towards them. Both learning rates follow a cosine from their initial value to ``lr_floor`` over
 ``schedule_epochs`` epochs, stepped once per epoch.
 
-**S-JKO** (``cfg.model == "sjko"``, SPEC §4) runs through the same state, loop, snapshots and processes. Phase
+**S-JKO** (``cfg.model == "sjko"``, arXiv:2402.05443) runs through the same state, loop, snapshots and processes. Phase
 :math:`k` is one JKO step; an iteration is a potential step then a map step on
 
 .. math::
@@ -46,6 +46,7 @@ compute the same gradients up to rounding, and the snapshot's generator state is
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -65,13 +66,42 @@ from .data.images import BatchOrder, ImageDataset, TensorImages, batches, make_d
 from .losses import map_loss, potential_loss, quadratic_cost, r1_penalty
 from .presets import ImageConfig
 from .runs import read_metrics  # noqa: F401 - the metrics log of a run folder (uotm.train.read_metrics)
-from .sample import autocast, default_networks, save_grid, source_batch
 
 Tensor = torch.Tensor
 
 LOSS_KEYS = ("potential_loss", "r1", "map_loss", "cost", "v_real", "v_fake")
 # fields that may change when a run is resumed: how long it runs, what it writes, where the data are
 RESUMABLE_CHANGES = ("epochs", "max_steps", "log_every", "sample_every", "snapshot_every", "num_workers", "data_root")
+
+
+def default_networks(cfg):
+    """The paper's networks for ``cfg``: ``uotm.nets.build_networks(cfg) -> (transport_map, potential)``."""
+    from .nets import build_networks
+
+    return build_networks(cfg)
+
+
+def autocast(cfg, device: torch.device):
+    """bf16 autocast on CUDA when ``cfg.precision == "bf16"``; nothing (fp32) elsewhere."""
+    if device.type == "cuda" and cfg.precision == "bf16":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def source_batch(cfg, n: int, generator: torch.Generator, device) -> tuple[Tensor, Tensor]:
+    """``n`` source points ``x`` (n, C, H, W) and latents ``z`` (n, z_dim), all N(0, I), from ``generator``."""
+    x = torch.randn(n, cfg.channels, cfg.image_size, cfg.image_size, generator=generator, device=device)
+    z = torch.randn(n, cfg.net.z_dim, generator=generator, device=device)
+    return x, z
+
+
+def save_grid(images: Tensor, path: str | Path, nrow: int = 8) -> Path:
+    """Write images in [−1, 1] (n, C, H, W) as one PNG grid (atomically)."""
+    from torchvision.utils import save_image
+
+    from .runs import write_atomic
+
+    return write_atomic(path, lambda p: save_image(images.float().cpu().clamp(-1, 1) * 0.5 + 0.5, p, nrow=nrow))
 
 
 @dataclass

@@ -1,4 +1,6 @@
-r"""Penalised optimal transport through encoders: the Wasserstein auto-encoder (SPEC §5).
+r"""Penalised optimal transport through encoders: the Wasserstein auto-encoder (Tolstikhin et al.,
+"Wasserstein Auto-Encoders", ICLR 2018; Bousquet et al., "From optimal transport to generative modeling: the VEGAN
+cookbook", arXiv:1705.07642).
 
 For a latent-variable model :math:`P_G=G_\#P_Z` with a deterministic decoder :math:`G`, the VEGAN theorem of
 Bousquet et al. (2017) says
@@ -125,7 +127,7 @@ class _Encoder(nn.Module):
         return mean, log_var.clamp(-10.0, 4.0)
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None, sample: bool = True) -> Tensor:
-        """A draw of :math:`Z\\sim Q(Z|x)` (the mean for a deterministic encoder or with ``sample=False``)."""
+        r"""A draw of :math:`Z\sim Q(Z|x)` (the mean for a deterministic encoder or with ``sample=False``)."""
         mean, log_var = self.moments(x)
         if log_var is None or not sample:
             return mean
@@ -586,8 +588,8 @@ def vegan_sides(x, z, decoder: Callable | np.ndarray, a=None, b=None, rtol: floa
 
 def random_vegan_problem(n: int, m: int, seed: int, d: int = 2, d_z: int = 2,
                          collapse: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Callable]:
-    """A random discrete problem (x, z, a, b, G): ``n`` data atoms and ``m`` latent atoms with random weights, G a
-    random two-layer tanh network :math:`R^{d_z}\\to R^d`. With ``collapse`` = k > 0, G is made non-injective on the
+    r"""A random discrete problem (x, z, a, b, G): ``n`` data atoms and ``m`` latent atoms with random weights, G a
+    random two-layer tanh network :math:`R^{d_z}\to R^d`. With ``collapse`` = k > 0, G is made non-injective on the
     atoms: the last k latent atoms are copies of others reflected through the first coordinate, and G is made even
     in that coordinate (it reads :math:`|z_1|`), so each pair of atoms lands on one point."""
     if not (_positive_int(n) and _positive_int(m) and _positive_int(d) and _positive_int(d_z)):

@@ -1,4 +1,4 @@
-"""Image data sets (SPEC §3) and the order in which a run visits them.
+"""Image data sets (the UOTM paper's image experiments, arXiv:2305.14777) and the order in which a run visits them.
 
 ``make_dataset(cfg, train=True)`` returns an :class:`ImageDataset` for ``cfg.dataset``:
 

@@ -1,4 +1,5 @@
-"""Toy distributions (SPEC §2, §4) and point clouds read from ``.npy`` files.
+"""Toy distributions (the UOTM reference's ``train_toy.py`` and the S-JKO authors' toy runs) and point clouds read
+from ``.npy`` files.
 
 Names and their laws (``d`` is the requested dimension where a law has none of its own):
 

@@ -1,7 +1,8 @@
 r"""The transport map :math:`T(x, z)` of the image experiments: an NCSN++ U-Net (score-SDE, as adapted by DDGAN and
 the UOTM reference) whose group norms are modulated by the latent :math:`z` (AdaGN).
 
-Structure (SPEC §3), for base width :math:`c` and channel multipliers :math:`m_\ell` (``ch_mult``):
+Structure (the reference's ``NCSNpp`` of the public repository Jae-Moo/UOTM), for base width :math:`c` and channel
+multipliers :math:`m_\ell` (``ch_mult``):
 
 * the **z mapping** :math:`z \mapsto e`: PixelNorm, Linear(z_dim, z_emb_dim), SiLU, then ``n_mlp`` times
   (Linear(z_emb_dim, z_emb_dim), SiLU);

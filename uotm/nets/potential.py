@@ -1,6 +1,6 @@
 r"""The potential :math:`v(y)` of the image experiments: a residual convolutional network to one value per image.
 
-Structure (SPEC §3; the reference's ``Discriminator_small`` for 32x32 and below and ``Discriminator_large`` for
+Structure (the reference's ``Discriminator_small`` for 32x32 and below and ``Discriminator_large`` for
 256x256), for base width :math:`c` (``potential_channels``):
 
 * a 1x1 convolution to :math:`2c` channels;

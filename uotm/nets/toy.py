@@ -1,4 +1,4 @@
-"""The toy networks of the reference's ``train_toy.py`` (SPEC §2): residual MLPs of width 128.
+"""The toy networks of the reference's ``train_toy.py`` (public repository Jae-Moo/UOTM): residual MLPs of width 128.
 
 For 1-D data the map has 182,273 parameters and the potential 165,505, as in the reference.
 """
