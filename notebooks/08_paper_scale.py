@@ -151,9 +151,10 @@ plt.show()
 #
 # An iteration is one potential step (with R1's double backward) and one map step on a global batch. The paper
 # trained CIFAR-10 on 4 V100 GPUs and CelebA-HQ on 8. The speed of the reference implementation is an input of this
-# page, not something it measures: `scripts/bench_side_by_side.sh` (which times the reference's iteration beside
-# this package's on one GPU) gave, on one NVIDIA H100 80GB with PyTorch 2.11 and CUDA 13.0, at the paper's batch
-# sizes, 550–573 images per second on CIFAR-10 at batch 256 and 25 on CelebA-HQ at batch 32; the cell below types
+# page, not something it measures: timed on one NVIDIA H100 80GB with PyTorch 2.11 and CUDA 13.0, at the paper's
+# batch sizes, the reference's iteration ran at 550–573 images per second on CIFAR-10 at batch 256 and 25 on
+# CelebA-HQ at batch 32 (`python scripts/bench_reference.py --reference PATH --only-reference --preset cifar10`, with
+# a clone of the reference at PATH, measures it again on the GPU at hand); the cell below types
 # in 565 and 25. An epoch is one pass over the training images (50 000 for CIFAR-10, about 30 000 for CelebA-HQ), so
 # the cost of the paper's schedule at that speed is:
 
