@@ -99,21 +99,19 @@ dim = 2  # dimension of the points
 n_random_potentials = 200  # random potentials per problem for the weak-duality check
 rtol = 1e-6  # relative tolerance between the primal value and the semi-dual
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import ot
 from scipy.optimize import linprog
 
-import uotm
-from uotm.book import glue
+from uotm.book import glue, show_table
 from uotm.exact import squared_distances
 
 rng = np.random.default_rng(seed)
 glue("n_problems", n_problems)
 glue("n_random_potentials", n_random_potentials)
-glue("rtol", rtol)
-print("uotm", uotm.__file__, "| POT", ot.__version__)
+rtol = glue("rtol", rtol)
 
 
 # %% [markdown]
@@ -122,7 +120,8 @@ print("uotm", uotm.__file__, "| POT", ot.__version__)
 
 # %%
 def c_transform(v, cost):
-    """v^c(x_i) = min_j [C_ij - v_j] for a cost matrix C of shape (n, m) and a potential v of shape (m,)."""
+    """v^c(x_i) = min_j [C_ij - v_j], for a cost matrix C of shape (n, m)
+    and a potential v of shape (m,)."""
     return np.min(cost - v[None, :], axis=1)
 
 
@@ -131,6 +130,7 @@ def semi_dual(v, cost, a, b):
     return float(a @ c_transform(v, cost) + b @ v)
 
 
+# %% tags=["hide-input"]
 def dual_lp(cost, a, b):
     """Solve max a.u + b.v subject to u_i + v_j <= C_ij exactly (HiGHS); returns (u, v, value)."""
     n, m = cost.shape
@@ -167,24 +167,37 @@ for _ in range(n_problems):
     plan, log = ot.emd(a, b, C, log=True)
 
     u_lp, v_lp, dual_value = dual_lp(C, a, b)
+    v_pot = log["v"]
     errors["lp dual"].append(abs(dual_value - primal) / primal)
-    errors["semi-dual (LP v)"].append(abs(semi_dual(v_lp, C, a, b) - primal) / primal)
-    errors["semi-dual (POT v)"].append(abs(semi_dual(log["v"], C, a, b) - primal) / primal)
+    errors["semi-dual (LP v)"].append(
+        abs(semi_dual(v_lp, C, a, b) - primal) / primal)
+    errors["semi-dual (POT v)"].append(
+        abs(semi_dual(v_pot, C, a, b) - primal) / primal)
 
-    # u is admissible, so it lies below the c-transform of v: replacing u by v^c never lowers the dual.
+    # u is admissible, so it lies below the c-transform of v:
+    # replacing u by v^c never lowers the dual.
     assert np.all(u_lp <= c_transform(v_lp, C) + 1e-9)
     # Weak duality: every potential gives a lower bound.
-    for v in rng.normal(scale=C.std(), size=(n_random_potentials, len(b))):
-        worst_weak_duality = max(worst_weak_duality, semi_dual(v, C, a, b) - primal)
-    # Complementary slackness: the plan only moves x_i to minimisers of C_ij - v_j.
-    slack = C - log["v"][None, :] - c_transform(log["v"], C)[:, None]  # >= 0, zero on the argmin
+    random_vs = rng.normal(scale=C.std(), size=(n_random_potentials, len(b)))
+    for v in random_vs:
+        worst_weak_duality = max(worst_weak_duality,
+                                 semi_dual(v, C, a, b) - primal)
+    # Complementary slackness: the plan only moves x_i to minimisers of
+    # C_ij - v_j (the slack is >= 0, and zero on the argmin).
+    slack = C - v_pot[None, :] - c_transform(v_pot, C)[:, None]
     assert np.all(slack[plan > 1e-12] < 1e-9), slack[plan > 1e-12].max()
 
 for name, errs in errors.items():
-    print(f"{name:>18}: largest relative gap to ot.emd2 over {n_problems} problems = {max(errs):.1e}")
     assert max(errs) < rtol, (name, max(errs))
-print(f"largest J(v) - OT over random potentials: {worst_weak_duality:.3f} (must be <= 0)")
 assert worst_weak_duality <= 1e-12  # weak duality, up to rounding
+
+# %% tags=["hide-input"]
+show_table(["check", f"largest over the {n_problems} problems", "asserted"],
+           [["dual (linear programme) vs ot.emd2, relative gap", max(errors["lp dual"]), f"< {rtol:.0e}"],
+            ["semi-dual at the LP's $v$ vs ot.emd2, relative gap", max(errors["semi-dual (LP v)"]), f"< {rtol:.0e}"],
+            ["semi-dual at POT's $v$ vs ot.emd2, relative gap", max(errors["semi-dual (POT v)"]), f"< {rtol:.0e}"],
+            ["$J(v)-\\mathrm{OT}_c$ at random potentials", f"{worst_weak_duality:.3f}", "≤ 0"]],
+           {1: ".1e"})
 glue("gap_lp_dual", max(errors["lp dual"]))
 glue("gap_semi_dual_lp", max(errors["semi-dual (LP v)"]))
 glue("gap_semi_dual_pot", max(errors["semi-dual (POT v)"]))
@@ -203,10 +216,11 @@ worst_weak_duality = glue("worst_weak_duality", worst_weak_duality)
 #
 # ## A plan, and the shape of the semi-dual
 #
-# On one problem, the optimal plan (left; a segment per pair $(x_i,y_j)$ with $P_{ij}>0$, its width proportional
-# to the mass) and the semi-dual along one coordinate $v_j$ with the others held at the optimum (right). $J$ is
-# concave and piecewise linear, its kinks are where the minimiser of $C_{ij}-v_j$ changes for some $x_i$, and it is
-# maximal at the optimal $v_j$: moving $v_j$ up attracts more mass to $y_j$ than $b_j$, moving it down less.
+# On one problem, the optimal plan (first figure; a segment per pair $(x_i,y_j)$ with $P_{ij}>0$, its width
+# proportional to the mass) and the semi-dual along one coordinate $v_j$ with the others held at the optimum (second
+# figure). $J$ is concave and piecewise linear, its kinks are where the minimiser of $C_{ij}-v_j$ changes for some
+# $x_i$, and it is maximal at the optimal $v_j$: moving $v_j$ up attracts more mass to $y_j$ than $b_j$, moving it
+# down less.
 
 # %%
 x, y, a, b, C = random_problem(np.random.default_rng(seed + 1))
@@ -214,8 +228,8 @@ plan, log = ot.emd(a, b, C, log=True)
 v_opt = log["v"]
 primal = ot.emd2(a, b, C)
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
-ax = axes[0]
+# %% tags=["hide-input"]
+fig, ax = plt.subplots(figsize=(6.5, 6.8))
 for i, j in zip(*np.nonzero(plan > 1e-12)):
     ax.plot([x[i, 0], y[j, 0]], [x[i, 1], y[j, 1]], color="0.5", lw=40 * plan[i, j], zorder=1)
 ax.scatter(x[:, 0], x[:, 1], s=2000 * a, c="tab:blue", label=r"source $\mu$ (area $\propto a_i$)", zorder=2)
@@ -223,12 +237,13 @@ ax.scatter(y[:, 0], y[:, 1], s=2000 * b, c="tab:orange", marker="s", label=r"tar
            zorder=2)
 ax.set_xlabel("$x_1$")
 ax.set_ylabel("$x_2$")
-ax.set_title(f"optimal plan: {np.count_nonzero(plan > 1e-12)} non-zero entries for "
-             f"n+m-1 = {C.shape[0] + C.shape[1] - 1}")
-ax.legend(loc="best", fontsize=8)
+ax.set_title(f"optimal plan: {np.count_nonzero(plan > 1e-12)} non-zero entries, n+m-1 = {C.shape[0] + C.shape[1] - 1}")
 ax.set_aspect("equal")
+ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, markerscale=0.5)
+fig.tight_layout()
+plt.show()
 
-ax = axes[1]
+# %% tags=["hide-input"]
 j = int(np.argmax(b))
 shifts = np.linspace(-2, 2, 801)
 values = []
@@ -237,25 +252,34 @@ for s in shifts:
     v[j] += s
     values.append(semi_dual(v, C, a, b))
 values = np.array(values)
+
+fig, ax = plt.subplots(figsize=(7, 4.2))
 ax.plot(v_opt[j] + shifts, values, label=r"$J(v)$, all $v_k$ optimal but $v_j$")
 ax.axhline(primal, color="k", ls="--", lw=1, label=r"$\mathrm{OT}_c(\mu,\nu)$ (ot.emd2)")
 ax.axvline(v_opt[j], color="tab:red", ls=":", lw=1, label=r"optimal $v_j$")
 ax.set_xlabel(f"$v_j$ (j = {j}, the heaviest target point)")
 ax.set_ylabel("semi-dual value $J(v)$")
-ax.legend(fontsize=8)
+ax.legend(loc="lower center")
 fig.tight_layout()
 plt.show()
 
-assert np.count_nonzero(plan > 1e-12) <= C.shape[0] + C.shape[1] - 1  # a vertex of the polytope
-assert values.max() <= primal + 1e-12  # no v beats the primal value (up to rounding)
+# %%
+n, m = C.shape
+nonzero = plan > 1e-12
+# a vertex of the transport polytope: at most n + m - 1 non-zero entries
+assert np.count_nonzero(nonzero) <= n + m - 1
+# no v beats the primal value, and the optimal v attains it (up to rounding)
+assert values.max() <= primal + 1e-12
 assert abs(values[np.argmin(np.abs(shifts))] - primal) < rtol * primal
-# concave: the second differences of a concave function are non-positive (up to rounding)
+# concave: its second differences are non-positive (up to rounding)
 assert np.all(np.diff(values, 2) <= 1e-12)
-glue("plan_nonzero", int(np.count_nonzero(plan > 1e-12)))
-glue("plan_n", C.shape[0])
-glue("plan_m", C.shape[1])
-glue("plan_vertex_bound", C.shape[0] + C.shape[1] - 1)
-split_sources = glue("split_sources", int(np.sum(np.count_nonzero(plan > 1e-12, axis=1) > 1)))
+
+# %% tags=["hide-input"]
+glue("plan_nonzero", int(np.count_nonzero(nonzero)))
+glue("plan_n", n)
+glue("plan_m", m)
+glue("plan_vertex_bound", n + m - 1)
+split_sources = glue("split_sources", int(np.sum(np.count_nonzero(nonzero, axis=1) > 1)))
 
 # %% [markdown]
 # The plan has at most $n+m-1$ non-zero entries (a vertex of the transport polytope; here

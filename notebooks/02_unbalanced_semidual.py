@@ -37,19 +37,22 @@
 # supremum. Fenchel–Moreau gives back $\Psi(t)=\sup_s[st-\Psi^*(s)]$, so integrating over $\mu$:
 #
 # $$
-# D_\Psi(\rho\,|\,\mu)=\sup_{u}\ \int u\,d\rho-\int\Psi^*(u)\,d\mu ,\qquad\text{attained where}\quad
-# \frac{d\rho}{d\mu}=(\Psi^*)'(u).
+# D_\Psi(\rho\,|\,\mu)=\sup_{u}\ \int u\,d\rho-\int\Psi^*(u)\,d\mu ,
 # $$ (eq-uot-variational)
 #
-# The package `uotm.psi` holds the four choices of the reference code; `get_psi(name)` returns $\Psi^*$ (`.star`),
-# its derivative (`.ratio`), $\Psi$ (`.psi`) and $D_\Psi$ on discrete measures (`.divergence`):
+# the supremum being attained where $\frac{d\rho}{d\mu}=(\Psi^*)'(u)$.
 #
-# | name | $\Psi(t)$ | $\Psi^*(s)$ | $(\Psi^*)'(s)$ | $D_\Psi$ |
-# |---|---|---|---|---|
-# | `linear` | $0$ if $t=1$, else $+\infty$ | $s$ | $1$ | none: the marginal is imposed (balanced OT) |
-# | `kl` | $t\log t-t+1$ | $e^s-1$ | $e^s$ | generalised Kullback–Leibler |
-# | `chi` | $(t-1)^2$ | $y+y^2/4$, $y=\max(s,-2)$ | $\max(1+s/2,\,0)$ | Pearson $\chi^2$ |
-# | `softplus` | $t\log t+(1-t)\log(1-t)$, $t\le1$ | $\log(1+e^s)$ | $\sigma(s)$ | Jensen–Shannon-like |
+# The package `uotm.psi` holds the four choices of the reference code; `get_psi(name)` returns $\Psi^*$ (`.star`),
+# its derivative (`.ratio`), $\Psi$ (`.psi`) and $D_\Psi$ on discrete measures (`.divergence`). With `linear` there
+# is no divergence but a constraint, the marginal is imposed (balanced OT); `kl` gives the generalised
+# Kullback–Leibler divergence, `chi` Pearson's $\chi^2$, and `softplus` a divergence like Jensen–Shannon's.
+#
+# | name | $\Psi(t)$ | $\Psi^*(s)$ | $(\Psi^*)'(s)$ |
+# |---|---|---|---|
+# | `linear` | $0$ if $t=1$, else $+\infty$ | $s$ | $1$ |
+# | `kl` | $t\log t-t+1$ | $e^s-1$ | $e^s$ |
+# | `chi` | $(t-1)^2$ | $y+y^2/4$, where $y=\max(s,-2)$ | $\max(1+s/2,\,0)$ |
+# | `softplus` | $t\log t+(1-t)\log(1-t)$ for $t\le1$, else $+\infty$ | $\log(1+e^s)$ | $\sigma(s)=\frac1{1+e^{-s}}$ |
 #
 # The reference code of UOTM uses $e^s$ for `kl`; the constant $-1$ changes no gradient but it does change the
 # value, and only $e^s-1$ makes the semi-dual's value equal the primal's (checked below). The `softplus` entropy
@@ -62,24 +65,22 @@ seed = 0  # random seed of the test problems
 n_problems = 8  # random discrete problems per divergence
 n_min = 8  # fewest support points of a measure
 n_max = 25  # most support points of a measure
-mass_min = 0.5  # total masses of mu and nu are drawn in [mass_min, mass_max]
-mass_max = 2.0
+mass_min = 0.5  # smallest total mass of mu and nu (drawn in [mass_min, mass_max])
+mass_max = 2.0  # largest total mass of mu and nu
 rtol_value = 1e-3  # relative tolerance between the primal value and the maximised semi-dual
 atol_marginal = 1e-3  # tolerance on the optimal marginals, relative to the total mass
 grid_step = 1e-4  # step of the t-grid on which the conjugates are recomputed by brute force
 n_limit = 3  # random problems (unequal masses) on which the limit tau -> 0 is checked
 limit_taus = [1e-2, 1e-3, 1e-4]  # the values of tau of that check
 
-# %%
-import time
-
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import ot
 import torch
 from scipy.optimize import LinearConstraint, minimize
 
-from uotm.book import glue
+from uotm.book import glue, show_table
 from uotm.exact import c_transform, primal_value, solve_uot, squared_distances
 from uotm.exact import semi_dual_value as semi_dual
 from uotm.losses import potential_loss
@@ -100,29 +101,35 @@ atol_marginal = glue("atol_marginal", atol_marginal)
 # %%
 t_grid = np.arange(0.0, 10.0 + grid_step / 2, grid_step)
 s_grid = np.linspace(-4.0, 2.0, 121)
+conjugate_rows = []
 for name in PSI_NAMES:
     psi = get_psi(name)
     with np.errstate(invalid="ignore"):
-        objective = s_grid[:, None] * t_grid[None, :] - psi.psi(t_grid)[None, :]
+        objective = s_grid[:, None] * t_grid - psi.psi(t_grid)[None, :]
     brute_star = objective.max(axis=1)
     brute_argmax = t_grid[objective.argmax(axis=1)]
-    err_star = np.max(np.abs(brute_star - psi.star(s_grid)))
+    star = psi.star(s_grid)
+    err_star = np.max(np.abs(brute_star - star))
     err_ratio = np.max(np.abs(brute_argmax - psi.ratio(s_grid)))
-    print(f"{name:>8}: max |Psi* - brute force| = {err_star:.1e}, max |(Psi*)' - argmax_t| = {err_ratio:.1e}")
     assert err_star < 1e-6, (name, err_star)
     assert err_ratio < 1e-3, (name, err_ratio)
     # non-decreasing, and Psi*(s) >= s
-    assert np.all(np.diff(psi.star(s_grid)) >= -1e-12) and np.all(psi.star(s_grid) >= s_grid - 1e-12)
+    assert np.all(np.diff(star) >= -1e-12) and np.all(star >= s_grid - 1e-12)
+    conjugate_rows.append([f"`{name}`", err_star, err_ratio])
 
-# %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+# %% tags=["hide-input"]
+show_table(["name", "largest error of $\\Psi^*$ (against the brute force)",
+            "largest error of $(\\Psi^*)'$ (against the maximising $t$)"], conjugate_rows, {1: ".1e", 2: ".1e"})
+
+# %% tags=["hide-input"]
+fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.8))
 t_plot = np.linspace(0.0, 3.0, 601)
 s_plot = np.linspace(-4.0, 2.0, 601)
 for name, color in zip(PSI_NAMES, ["k", "tab:blue", "tab:orange", "tab:green"]):
     psi = get_psi(name)
     values = psi.psi(t_plot)
     if name == "linear":  # finite only at t = 1
-        axes[0].plot([1.0], [0.0], "o", color=color, label=f"{name}: 0 at t=1, else +inf")
+        axes[0].plot([1.0], [0.0], "o", color=color, label=f"{name} (finite at t=1 only)")
     else:
         axes[0].plot(t_plot[np.isfinite(values)], values[np.isfinite(values)], color=color, label=name)
     axes[1].plot(s_plot, psi.star(s_plot), color=color, label=name)
@@ -241,7 +248,7 @@ plt.show()
 # from its own potential (the marginals {eq}`eq-uot-marginals`, coupled by balanced OT), so its primal and its dual
 # would not be independent computations. It serves below, for the limit $\tau\to0$.
 
-# %%
+# %% tags=["hide-input"]
 def primal_kl(a, b, cost):
     """Exact KL-penalised UOT plan (no entropy) by POT's majorisation-minimisation solver."""
     return ot.unbalanced.mm_unbalanced(a, b, cost, reg_m=1.0, div="kl", numItermax=20_000, stopThr=1e-15)
@@ -298,18 +305,14 @@ def random_problem(rng):
     return x, y, a, b, squared_distances(x, y)
 
 
-# %%
 solvers = {"kl": primal_kl, "chi": primal_chi}
 results = []
 for name, solve_primal in solvers.items():
     psi = get_psi(name)
     for k in range(n_problems):
         x, y, a, b, C = random_problem(rng)
-        t0 = time.perf_counter()
         plan = solve_primal(a, b, C)
-        t1 = time.perf_counter()
         v = maximise_semi_dual(a, b, C, psi, psi)
-        t2 = time.perf_counter()
         primal = primal_value(plan, C, a, b, psi, psi)
         dual = semi_dual(v, C, a, b, psi, psi)
         # optimal marginals predicted by the potential, equation (eq-uot-marginals)
@@ -322,20 +325,22 @@ for name, solve_primal in solvers.items():
             err_mu=np.abs(mu_tilde - plan.sum(1)).max() / scale,
             err_nu=np.abs(nu_tilde - plan.sum(0)).max() / scale,
             mass_in=(a.sum(), b.sum()), mass_plan=plan.sum(),
-            seconds=(t1 - t0, t2 - t1),
         ))
 
-print(f"{'Psi':>4} {'n':>3} {'m':>3} {'m(mu)':>6} {'m(nu)':>6} {'m(pi)':>6} {'primal':>10} {'semi-dual':>10} "
-      f"{'rel. gap':>9} {'mu err':>8} {'nu err':>8} {'primal s':>8} {'dual s':>7}")
-for r in results:
-    print(f"{r['psi']:>4} {r['n']:>3} {r['m']:>3} {r['mass_in'][0]:6.3f} {r['mass_in'][1]:6.3f} "
-          f"{r['mass_plan']:6.3f} {r['primal']:10.6f} {r['semi_dual']:10.6f} {r['rel_gap']:9.1e} "
-          f"{r['err_mu']:8.1e} {r['err_nu']:8.1e} {r['seconds'][0]:8.2f} {r['seconds'][1]:7.2f}")
+show_table(["$\\Psi$", "$m(\\mu)$", "$m(\\nu)$", "$m(\\pi)$", "primal", "semi-dual", "relative gap",
+            "error of $\\tilde\\mu,\\tilde\\nu$"],
+           [[f"`{r['psi']}`", *r["mass_in"], r["mass_plan"], r["primal"], r["semi_dual"], r["rel_gap"],
+             max(r["err_mu"], r["err_nu"])] for r in results],
+           {1: ".3f", 2: ".3f", 3: ".3f", 4: ".6f", 5: ".6f", 6: ".1e", 7: ".1e"})
 
+# %%
 for r in results:
-    # weak duality holds up to the primal solver's rounding (1e-9); the gap must be below rtol_value
+    # weak duality holds up to the primal solver's rounding (1e-9),
+    # and the gap must be below rtol_value
     assert -1e-9 <= r["rel_gap"] < rtol_value, r
     assert r["err_mu"] < atol_marginal and r["err_nu"] < atol_marginal, r
+
+# %% tags=["hide-input"]
 glue("worst_rel_gap", max(abs(r["rel_gap"]) for r in results))
 glue("worst_marginal_err", max(max(r["err_mu"], r["err_nu"]) for r in results))
 n_results = glue("n_results", len(results))
@@ -362,19 +367,21 @@ n_results = glue("n_results", len(results))
 psi = get_psi("kl")
 x, y, a, b, C = random_problem(rng)
 v = maximise_semi_dual(a, b, C, psi, psi)
-exp_no_minus_one = float(-a @ np.exp(-c_transform(v, C)) - b @ np.exp(-v))
-shift = semi_dual(v, C, a, b, psi, psi) - exp_no_minus_one
-print(f"J with e^s-1 minus J with e^s = {shift:.12f}; m(mu) + m(nu) = {a.sum() + b.sum():.12f}")
+j_exp = float(-a @ np.exp(-c_transform(v, C)) - b @ np.exp(-v))  # with e^s
+shift = semi_dual(v, C, a, b, psi, psi) - j_exp
+print(f"J with e^s-1 minus J with e^s = {shift:.12f}; "
+      f"m(mu) + m(nu) = {a.sum() + b.sum():.12f}")
 assert abs(shift - (a.sum() + b.sum())) < 1e-12
 
 # uniform weights: potential_loss is a mean over samples
 n, m = C.shape
 a_u, b_u = np.full(n, 1 / n), np.full(m, 1 / m)
 v = maximise_semi_dual(a_u, b_u, C, psi, psi)
-j_star = np.argmin(C - v[None, :], axis=1)  # the map that computes the c-transform
+j_star = np.argmin(C - v[None, :], axis=1)  # the map giving the c-transform
 loss = potential_loss(
     v_real=torch.tensor(v), v_fake=torch.tensor(v[j_star]),
-    x=torch.tensor(x), t_x=torch.tensor(y[j_star]), tau=1.0, psi1="kl", psi2="kl",
+    x=torch.tensor(x), t_x=torch.tensor(y[j_star]),
+    tau=1.0, psi1="kl", psi2="kl",
 ).item()
 J = semi_dual(v, C, a_u, b_u, psi, psi)
 print(f"potential_loss = {loss:.10f}, -J(v) = {-J:.10f}")
@@ -383,13 +390,15 @@ assert abs(loss + J) < 1e-10
 # %% [markdown]
 # ## The optimal plans
 #
-# One problem for each divergence: the optimal plan (left) and the density ratios of its marginals against the
-# ones predicted by the potential (right; every point on the diagonal). Source points far from the data send
+# One problem for each divergence (KL in the top row, $\chi^2$ in the bottom one): the optimal plan (left; the
+# title gives its mass and those of $\mu$ and $\nu$) and the density ratios of its marginals against the ones
+# predicted by the potential (right; circles for the source points, squares for the target points, every point on
+# the diagonal). Source points far from the data send
 # little mass (small ratio $d\tilde\mu/d\mu$); under $\chi^2$ a ratio can be exactly zero (where $-v^c<-2$), under
 # KL it is always positive.
 
-# %%
-fig, axes = plt.subplots(2, 2, figsize=(11, 9))
+# %% tags=["hide-input"]
+fig, axes = plt.subplots(2, 2, figsize=(9, 8), gridspec_kw=dict(width_ratios=[1.25, 1]))
 for row, (name, solve_primal) in enumerate(solvers.items()):
     psi = get_psi(name)
     x, y, a, b, C = random_problem(np.random.default_rng(seed + 10))
@@ -401,27 +410,25 @@ for row, (name, solve_primal) in enumerate(solvers.items()):
                 alpha=0.7, zorder=1)
     ratio0 = plan.sum(1) / a
     sc = ax.scatter(x[:, 0], x[:, 1], s=1200 * a, c=ratio0, cmap="viridis", vmin=0, vmax=max(1.5, ratio0.max()),
-                    label=r"source $x_i$ (colour: $d\tilde\mu/d\mu$)", zorder=2)
-    ax.scatter(y[:, 0], y[:, 1], s=1200 * b, c="tab:orange", marker="s", label=r"target $y_j$", zorder=2)
-    fig.colorbar(sc, ax=ax, label=r"$d\tilde\mu/d\mu$")
+                    zorder=2)
+    ax.scatter(y[:, 0], y[:, 1], s=1200 * b, c="tab:orange", marker="s", zorder=2)
+    fig.colorbar(sc, ax=ax, label=r"source: $d\tilde\mu/d\mu$")
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
-    ax.set_title(f"{name}: optimal plan of mass {plan.sum():.2f}\n"
-                 f"between masses {a.sum():.2f} (source) and {b.sum():.2f} (target)")
-    ax.legend(fontsize=8, loc="best")
+    ax.set_title(f"{name}: plan of mass {plan.sum():.2f} ($\\mu$: {a.sum():.2f}, $\\nu$: {b.sum():.2f})")
     ax.set_aspect("equal")
 
     ax = axes[row, 1]
     pred0 = psi.ratio(-c_transform(v, C))
     pred1 = psi.ratio(-v)
-    ax.plot(pred0, plan.sum(1) / a, "o", label=r"source: $(\Psi_1^*)'(-v^c(x_i))$ vs $\pi_{0,i}/a_i$")
-    ax.plot(pred1, plan.sum(0) / b, "s", mfc="none", label=r"target: $(\Psi_2^*)'(-v_j)$ vs $\pi_{1,j}/b_j$")
+    ax.plot(pred0, plan.sum(1) / a, "o", label="source")
+    ax.plot(pred1, plan.sum(0) / b, "s", mfc="none", label="target")
     lim = [0, max(pred0.max(), pred1.max()) * 1.05]
     ax.plot(lim, lim, "k--", lw=1)
-    ax.set_xlabel("density ratio predicted by the potential")
-    ax.set_ylabel("density ratio of the primal plan's marginal")
+    ax.set_xlabel("ratio predicted by $v$")
+    ax.set_ylabel("ratio of the plan's marginal")
     ax.set_title(f"{name}: marginals of the plan")
-    ax.legend(fontsize=8)
+    ax.legend(loc="upper left")
 fig.tight_layout()
 plt.show()
 
@@ -439,14 +446,15 @@ plt.show()
 # If $\mu$ and $\nu$ have the same mass, $\rho=\mu$, $\sigma=\nu$ attains 0: the density ratios tend to 1 and UOT
 # tends to balanced OT (chapter 3 bounds how fast, for probability measures). On this page the masses
 # $A=\mu(\mathcal X)$ and $B=\nu(\mathcal Y)$ differ, and then the ratios do **not** tend to 1. For KL, fix the common
-# mass $m$ of $\rho$ and $\sigma$. Writing $\rho=m\hat\rho$ and $\mu=A\hat\mu$ with $\hat\rho,\hat\mu$ probability
+# mass $m$ of $\rho$ and $\sigma$. Writing $\rho=m\hat\rho\,$ and $\mu=A\hat\mu\,$ with $\hat\rho,\hat\mu\,$ probability
 # measures, $D_{\mathrm{KL}}(\rho|\mu)=m\,\mathrm{KL}(\hat\rho\|\hat\mu)+m\log\frac mA-m+A$, so the best $\rho$ is
 # $\frac mA\mu$ and the best $\sigma$ is $\frac mB\nu$, and it remains to minimise over $m$
 #
 # $$
-# m\log\frac mA-m+A+m\log\frac mB-m+B,\qquad\text{whose derivative }\log\frac{m^2}{AB}\text{ vanishes at }
-# m=\sqrt{AB}.
+# m\log\frac mA-m+A+m\log\frac mB-m+B,
 # $$
+#
+# whose derivative $\log\frac{m^2}{AB}$ vanishes at $m=\sqrt{AB}$.
 #
 # So as $\tau\to0$ the KL/KL plan has the geometric mean $\sqrt{AB}$ as its mass, the density ratios tend to the
 # constants $d\tilde\mu/d\mu\to\sqrt{B/A}$ and $d\tilde\nu/d\nu\to\sqrt{A/B}$ (the heavier side loses mass, the
@@ -463,15 +471,17 @@ plt.show()
 # of its limit:
 #
 # $$
-# \Big|\log\frac{d\tilde\mu}{d\mu}(x_i)-\tfrac12\log\tfrac BA\Big|\le\tau M,\qquad
-# \Big|\log\frac{d\tilde\nu}{d\nu}(y_j)-\tfrac12\log\tfrac AB\Big|\le\tau M,
+# \begin{aligned}
+# \Big|\log\frac{d\tilde\mu}{d\mu}(x_i)-\tfrac12\log\tfrac BA\Big|&\le\tau M,\\
+# \Big|\log\frac{d\tilde\nu}{d\nu}(y_j)-\tfrac12\log\tfrac AB\Big|&\le\tau M,
+# \end{aligned}
 # $$ (eq-uot-limit)
 #
 # and the plan's mass is within a factor $e^{\pm\tau M}$ of $\sqrt{AB}$. The cell below solves random problems with
 # unequal masses at small $\tau$ (the parameters `n_limit` and `limit_taus`) with `uotm.exact.solve_uot`, and
 # asserts {eq}`eq-uot-limit` with the tolerance $\tau M$ that it gives, for the ratios of the solver's plan.
 
-# %%
+# %% tags=["hide-input"]
 limit_rows = []
 limit_rng = np.random.default_rng(seed + 20)
 for problem in range(n_limit):
@@ -487,15 +497,18 @@ for problem in range(n_limit):
             from_one=max(np.abs(log_r0).max(), np.abs(log_r1).max()),  # distance of the log-ratios from log 1
         ))
 
-print(f"{'#':>2} {'A':>6} {'B':>6} {'sqrt(AB)':>8} {'tau':>7} {'m(pi)':>8} {'mu dev':>8} {'nu dev':>8} "
-      f"{'mass dev':>8} {'tau M':>8} {'|log r|':>8} {'gap':>8}")
+show_table(["$A$", "$B$", "$\\tau$", "$\\sqrt{AB}$", "$m(\\pi)$", "deviation", "$\\tau M$", "$\\lvert\\log r\\rvert$"],
+           [[r["A"], r["B"], r["tau"], np.sqrt(r["A"] * r["B"]), r["mass"], max(r["dev_mu"], r["dev_nu"]), r["tol"],
+             r["from_one"]] for r in limit_rows],
+           {0: ".3f", 1: ".3f", 2: ".0g", 3: ".5f", 4: ".5f", 5: ".1e", 6: ".1e", 7: ".3f"})
+
+# %%
 for r in limit_rows:
-    print(f"{r['problem']:>2} {r['A']:6.3f} {r['B']:6.3f} {np.sqrt(r['A'] * r['B']):8.5f} {r['tau']:7.0e} "
-          f"{r['mass']:8.5f} {r['dev_mu']:8.1e} {r['dev_nu']:8.1e} {r['dev_mass']:8.1e} {r['tol']:8.1e} "
-          f"{r['from_one']:8.3f} {r['gap']:8.1e}")
-for r in limit_rows:
-    # (eq-uot-limit): every log density ratio within tau * max C of +-log(B/A)/2, and the mass within e^(tau M)
+    # (eq-uot-limit): every log density ratio within tau M = tau max C of
+    # +-log(B/A)/2, and the log of the mass within tau M of log sqrt(AB)
     assert max(r["dev_mu"], r["dev_nu"], r["dev_mass"]) <= r["tol"], r
+
+# %% tags=["hide-input"]
 worst = max(limit_rows, key=lambda r: max(r["dev_mu"], r["dev_nu"]) / r["tol"])
 smallest_tau = [r for r in limit_rows if r["tau"] == min(limit_taus)]
 glue("limit_worst_share", max(worst["dev_mu"], worst["dev_nu"]) / worst["tol"])
@@ -507,13 +520,13 @@ limit_n = glue("limit_n", n_limit)
 
 # %% [markdown]
 # On every problem ({glue:text}`limit_n` here, the parameter `n_limit`) and every $\tau$ from
-# {glue:text}`limit_tau_max:.0e` down to {glue:text}`limit_tau_min:.0e`, the deviations of the log-ratios from $\pm\frac12\log\frac BA$ shrink in proportion
-# to $\tau$ and use at most {glue:text}`limit_worst_share:.0%` of the allowance $\tau M$ of {eq}`eq-uot-limit`
-# (columns *mu dev*, *nu dev* and *tau M*; the solver's certified duality gap is at most
-# {glue:text}`limit_worst_gap:.0e`). The ratios themselves stay away from 1: at $\tau=$
-# {glue:text}`limit_tau_min:.0e` the largest $\lvert\log$ ratio$\rvert$ is still at least
-# {glue:text}`limit_from_one:.3f` on every problem (column $\lvert\log r\rvert$), which is $\frac12\lvert\log\frac
-# BA\rvert$ up to $\tau M$.
+# {glue:text}`limit_tau_max:.0e` down to {glue:text}`limit_tau_min:.0e`, the deviations of the log-ratios from
+# $\pm\frac12\log\frac BA$ shrink in proportion to $\tau$ and use at most {glue:text}`limit_worst_share:.0%` of
+# the allowance $\tau M$ of {eq}`eq-uot-limit` (columns *deviation*, the larger of the two deviations, and
+# *$\tau M$*; the solver's certified duality gap is at most {glue:text}`limit_worst_gap:.0e`). The ratios
+# themselves stay away from 1: at $\tau=$ {glue:text}`limit_tau_min:.0e` the largest $\lvert\log$ ratio$\rvert$
+# is still at least {glue:text}`limit_from_one:.3f` on every problem (column $\lvert\log r\rvert$), which is
+# $\frac12\lvert\log\frac BA\rvert$ up to $\tau M$.
 #
 # ## What to try
 #

@@ -141,15 +141,13 @@ mm_iterations = 20000  # iterations of POT's unbalanced solver, tried first on e
 n_exact = 5  # problems on which claims 1 and 2 are checked with an exact potential
 tau_exact = 0.1  # tau of those problems
 
-# %%
-import time
-
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import ot
 from scipy.optimize import LinearConstraint, minimize
 
-from uotm.book import glue
+from uotm.book import glue, show_table
 from uotm.exact import (c_transform, check_reweighting_bound, kl_uot_plan, semi_dual_value, solve_uot,
                         squared_distances, w2_squared)
 from uotm.psi import get_psi
@@ -160,7 +158,7 @@ taus = np.logspace(np.log10(tau_min), np.log10(tau_max), n_tau)
 glue("n_problems", n_problems)
 glue("n_tau", n_tau)
 glue("tau_min", tau_min)
-glue("tau_max", tau_max)
+tau_max = glue("tau_max", tau_max)
 
 
 def certifying_potential(plan, a, b, cost):
@@ -186,7 +184,6 @@ def random_clouds(rng):
 # ## The bound over many problems and values of $\tau$
 
 # %%
-start = time.perf_counter()
 rows = []
 for problem in range(n_problems):
     x, y = random_clouds(rng)
@@ -198,32 +195,39 @@ for problem in range(n_problems):
         v = certifying_potential(plan, a, b, tau * C)
         solver = "mm"
         try:
-            found = check_reweighting_bound(v, plan, tau * C, a, b, "kl", "kl", gap_share=0.1)
-        except AssertionError:  # not certified: solve again by the semi-dual, and assert the check this time
+            found = check_reweighting_bound(v, plan, tau * C, a, b,
+                                            "kl", "kl", gap_share=0.1)
+        except AssertionError:
+            # not certified: solve again by the semi-dual, and assert the
+            # check this time
             v, plan, _ = solve_uot(a, b, tau * C, "kl", "kl", gap_tol=1e-9)
-            found = check_reweighting_bound(v, plan, tau * C, a, b, "kl", "kl", gap_share=0.1)
+            found = check_reweighting_bound(v, plan, tau * C, a, b,
+                                            "kl", "kl", gap_share=0.1)
             solver = "semi-dual"
-        assert abs(found.bound - tau * w2) <= 1e-9 * tau * w2  # the balanced cost is tau W2^2
-        rows.append(dict(problem=problem, tau=tau, D=found.divergence, bound=found.bound, value=found.value,
-                         gap=found.gap, mass=plan.sum(), solver=solver))
-elapsed = time.perf_counter() - start
+        # the balanced cost is tau W2^2
+        assert abs(found.bound - tau * w2) <= 1e-9 * tau * w2
+        rows.append(dict(problem=problem, tau=tau, D=found.divergence,
+                         bound=found.bound, value=found.value, gap=found.gap,
+                         mass=plan.sum(), solver=solver))
 
-D = np.array([r["D"] for r in rows]).reshape(n_problems, n_tau)
-bound = np.array([r["bound"] for r in rows]).reshape(n_problems, n_tau)
-gap = np.array([r["gap"] for r in rows]).reshape(n_problems, n_tau)
-value = np.array([r["value"] for r in rows]).reshape(n_problems, n_tau)
-mass = np.array([r["mass"] for r in rows]).reshape(n_problems, n_tau)
-resolved = np.array([r["solver"] == "semi-dual" for r in rows]).reshape(n_problems, n_tau)
-print(f"{n_problems} problems x {n_tau} values of tau solved and checked in {elapsed:.1f} s")
-print(f"{'tau':>9} {'max D/(tau W2^2)':>17} {'median':>8} {'min D':>9} {'max gap':>9} {'max gap/D':>10} "
-      f"{'max D':>7} {'mean mass':>10} {'re-solved':>9}")
-for k, tau in enumerate(taus):
-    print(f"{tau:9.2e} {np.max(D[:, k] / bound[:, k]):17.4f} {np.median(D[:, k] / bound[:, k]):8.4f} "
-          f"{D[:, k].min():9.2e} {gap[:, k].max():9.1e} {np.max(gap[:, k] / D[:, k]):10.1e} {D[:, k].max():7.4f} "
-          f"{mass[:, k].mean():10.3f} {resolved[:, k].sum():9d}")
+# the identity behind the second bound of (eq-thm-both): D <= value, the
+# transport term being >= 0
+assert all(r["D"] <= r["value"] + 1e-12 for r in rows)
 
-# the identity behind the second bound of (eq-thm-both): D <= value, the transport term being >= 0
-assert np.all(D <= value + 1e-12)
+# %% tags=["hide-input"]
+def per_case(key):
+    """The values of rows[key] as an array of shape (n_problems, n_tau)."""
+    return np.array([r[key] for r in rows]).reshape(n_problems, n_tau)
+
+
+D, bound, gap, value, mass = (per_case(key) for key in ("D", "bound", "gap", "value", "mass"))
+resolved = per_case("solver") == "semi-dual"
+show_table(["$\\tau$", "largest $D/\\tau W_2^2$", "median $D/\\tau W_2^2$", "smallest $D$", "largest $D$",
+            "largest gap$/D$", "mean mass", "re-solved"],
+           [[tau, np.max(D[:, k] / bound[:, k]), np.median(D[:, k] / bound[:, k]), D[:, k].min(), D[:, k].max(),
+             np.max(gap[:, k] / D[:, k]), mass[:, k].mean(), int(resolved[:, k].sum())]
+            for k, tau in enumerate(taus)],
+           {0: ".2g", 1: ".4f", 2: ".4f", 3: ".1e", 4: ".4f", 5: ".1e", 6: ".3f"})
 glue("n_cases", D.size)
 glue("max_ratio", np.max(D / bound))
 glue("max_gap_share", np.max(gap / D))
@@ -247,8 +251,9 @@ max_D = glue("max_D", D.max())
 #
 # ## What the bound looks like
 #
-# Left: both sides of {eq}`eq-thm-bound` against $\tau$ (the median over problems, and the range), with the
-# plan's mass. Right: their ratio for every problem. The bound holds everywhere with room to spare, in two
+# Top: both sides of {eq}`eq-thm-bound` against $\tau$ (the median over problems, and the range), with the
+# plan's mass (dashed, right axis). Bottom: their ratio $D/\tau W_2^2$ for every problem, $D$ being the left-hand side
+# of {eq}`eq-thm-bound`. The bound holds everywhere with room to spare, in two
 # different ways. For small $\tau$ the divergences grow like $\tau^2$ (the density ratios deviate from 1 by
 # $O(\tau)$, and a divergence is quadratic near 1; the log-log slope of the median divergence over the two
 # smallest $\tau$ is {glue:text}`slope_small:.2f`, asserted between 1.7 and 2.3) while the bound grows like $\tau$,
@@ -256,23 +261,22 @@ max_D = glue("max_D", D.max())
 # {glue:text}`mass_large_tau:.3f` at $\tau=$ {glue:text}`tau_max:.0e`) and the divergences approach
 # $\Psi_1(0)+\Psi_2(0)=2$, the second bound of {eq}`eq-thm-both`, so again the ratio falls.
 
-# %%
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+# %% tags=["hide-input"]
+fig, axes = plt.subplots(2, 1, figsize=(7.5, 8.4), sharex=True)
 ax = axes[0]
 for arr, label, color in [(bound, r"$\tau W_2^2(\mu,\nu)$ (bound)", "tab:red"),
                           (D, r"$D_{KL}(\tilde\mu\|\mu)+D_{KL}(\tilde\nu\|\nu)$", "tab:blue"),
                           (value, r"$C_{ub}(\mu,\nu)$", "tab:green")]:
-    ax.plot(taus, np.median(arr, axis=0), "o-", color=color, label=label + " (median)")
+    ax.plot(taus, np.median(arr, axis=0), "o-", color=color, label=label)
     ax.fill_between(taus, arr.min(axis=0), arr.max(axis=0), color=color, alpha=0.15)
 ax.axhline(2.0, color="k", ls=":", lw=1, label=r"$\Psi_1(0)+\Psi_2(0)=2$")
 ax.set_xscale("log")
 ax.set_yscale("log")
-ax.set_xlabel(r"cost scale $\tau$")
-ax.set_ylabel("value (log scale)")
-ax.legend(fontsize=8, loc="lower right")
+ax.set_ylabel("median and range over problems")
+ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.02), ncol=2, borderaxespad=0.0, frameon=False)
 ax2 = ax.twinx()
 ax2.plot(taus, mass.mean(axis=0), "k--", lw=1)
-ax2.set_ylabel("total mass of the plan (dashed)")
+ax2.set_ylabel("mean mass of the plan (dashed)")
 ax2.set_ylim(0, 1.05)
 
 ax = axes[1]
@@ -283,17 +287,22 @@ ax.axhline(1.0, color="tab:red", ls="--", label="the bound (ratio 1)")
 ax.set_xscale("log")
 ax.set_yscale("log")
 ax.set_xlabel(r"cost scale $\tau$")
-ax.set_ylabel(r"ratio $(D_{KL}(\tilde\mu\|\mu)+D_{KL}(\tilde\nu\|\nu))\,/\,\tau W_2^2(\mu,\nu)$")
-ax.legend(fontsize=8)
+ax.set_ylabel(r"ratio $D\,/\,\tau W_2^2(\mu,\nu)$")
+ax.legend(loc="lower center")
 fig.tight_layout()
 plt.show()
 
-# the shape described above: D/bound grows with tau at small tau, then falls at large tau
+# %%
+# the shape described above: the divergence grows like tau^2 at small tau
+# (log-log slope 2, up to the curvature between the two tau), and D / bound
+# rises, then falls at large tau
+median_D = np.median(D, axis=0)
+slope_small = np.polyfit(np.log(taus[:2]), np.log(median_D[:2]), 1)[0]
+assert 1.7 < slope_small < 2.3, slope_small
 ratio = np.median(D / bound, axis=0)
-slope_small = np.polyfit(np.log(taus[:2]), np.log(np.median(D, axis=0)[:2]), 1)[0]
-print(f"log-log slope of the median divergence over the two smallest tau: {slope_small:.2f}")
-assert 1.7 < slope_small < 2.3, slope_small  # 2 up to the curvature of the log-log curve between the two tau
-assert ratio[-1] < ratio.max() and ratio[0] < ratio.max()  # D / bound rises, then falls
+assert ratio[-1] < ratio.max() and ratio[0] < ratio.max()
+
+# %% tags=["hide-input"]
 glue("slope_small", slope_small)
 mass_large_tau = glue("mass_large_tau", mass[:, -1].mean())
 
@@ -317,7 +326,7 @@ mass_large_tau = glue("mass_large_tau", mass[:, -1].mean())
 # SLSQP on the dual, with its $nm$ constraints, gives $v^*$ itself to near machine precision on problems of this
 # size. The $c$-transform and $J$ are the package's (`uotm.exact.c_transform`, `uotm.exact.semi_dual_value`).
 
-# %%
+# %% tags=["hide-input"]
 def maximise_semi_dual(a, b, cost, psi1, psi2):
     """Maximise the unbalanced dual over (u, v) with u_i + v_j <= C_ij (SLSQP); returns v."""
     n, m = cost.shape
@@ -338,6 +347,7 @@ def maximise_semi_dual(a, b, cost, psi1, psi2):
     return res.x[n:]
 
 
+# %%
 exact_rng = np.random.default_rng(seed + 1)
 exact_rows = []
 for _ in range(n_exact):
@@ -349,19 +359,30 @@ for _ in range(n_exact):
     mu_t = a * kl.ratio(-vc_star)
     nu_t = b * kl.ratio(-v_star)
     balanced_semi_dual = float(mu_t @ vc_star + nu_t @ v_star)
-    plan_t = ot.emd(mu_t / mu_t.sum(), nu_t / nu_t.sum(), cost, numItermax=10_000_000) * mu_t.sum()
+    plan_t = ot.emd(mu_t / mu_t.sum(), nu_t / nu_t.sum(), cost,
+                    numItermax=10_000_000) * mu_t.sum()
     ot_value = float(np.sum(plan_t * cost))
-    slack = cost - v_star[None, :] - vc_star[:, None]  # >= 0, zero on the argmin of c(x_i, .) - v*
-    off_argmin = plan_t[slack > 1e-6].sum() / plan_t.sum()  # share of mass not sent to an argmin
-    found = check_reweighting_bound(v_star, plan_t, cost, a, b, "kl", "kl")  # claim 3, certified (see above)
-    print(f"mass {mu_t.sum():.9f} vs {nu_t.sum():.9f} | balanced semi-dual at v* {balanced_semi_dual:.9f}, "
-          f"emd2 {ot_value:.9f} | mass off the argmin {off_argmin:.1e} | "
-          f"D = {found.divergence:.4f} <= tau W2^2 = {found.bound:.4f} | gap {found.gap:.1e}")
+    # the slack is >= 0, and zero on the argmin of c(x_i, .) - v*
+    slack = cost - v_star[None, :] - vc_star[:, None]
+    # the share of the mass that is not sent to an argmin
+    off_argmin = plan_t[slack > 1e-6].sum() / plan_t.sum()
+    # claim 3, certified (see above)
+    found = check_reweighting_bound(v_star, plan_t, cost, a, b, "kl", "kl")
     assert abs(mu_t.sum() - nu_t.sum()) < 1e-6
     assert abs(balanced_semi_dual - ot_value) < 1e-6 * ot_value  # claim 1
     assert off_argmin < 1e-6  # claim 2
-    exact_rows.append(dict(mass_diff=abs(mu_t.sum() - nu_t.sum()), off_argmin=off_argmin,
-                           claim1=abs(balanced_semi_dual - ot_value) / ot_value, ratio=found.ratio))
+    exact_rows.append(dict(
+        mass_diff=abs(mu_t.sum() - nu_t.sum()), off_argmin=off_argmin,
+        claim1=abs(balanced_semi_dual - ot_value) / ot_value,
+        ratio=found.ratio, D=found.divergence, bound=found.bound,
+        gap=found.gap))
+
+# %% tags=["hide-input"]
+show_table(["#", "difference of the masses", "claim 1: relative difference", "claim 2: mass off the arg-min",
+            "$D$", "$\\tau W_2^2$", "gap"],
+           [[k, r["mass_diff"], r["claim1"], r["off_argmin"], r["D"], r["bound"], r["gap"]]
+            for k, r in enumerate(exact_rows)],
+           {1: ".1e", 2: ".1e", 3: ".1e", 4: ".4f", 5: ".4f", 6: ".1e"})
 glue("n_exact", n_exact)
 glue("tau_exact", tau_exact)
 glue("exact_mass_diff", max(r["mass_diff"] for r in exact_rows))
@@ -380,14 +401,18 @@ exact_off_argmin = glue("exact_off_argmin", max(r["off_argmin"] for r in exact_r
 # The `softplus` divergence of a probability measure can be negative, so {eq}`eq-thm-bound` with `softplus`
 # bounds a sum of terms that need not be small:
 
-# %%
-softplus = get_psi("softplus")
+# %% tags=["hide-input"]
+softplus, chi = get_psi("softplus"), get_psi("chi")
 mu = np.full(10, 0.1)
-for name, psi in [("kl", kl), ("chi", get_psi("chi")), ("softplus", softplus)]:
-    print(f"{name:>8}: D(mu/2 | mu) = {psi.divergence(mu / 2, mu):+.4f}, min over t of Psi(t) = "
-          f"{np.nanmin(psi.psi(np.linspace(0, 3, 3001))):+.4f}")
-assert abs(softplus.divergence(mu / 2, mu) + np.log(2)) < 1e-12  # -log 2 < 0: the divergence is negative
-assert kl.divergence(mu / 2, mu) > 0 and get_psi("chi").divergence(mu / 2, mu) > 0
+show_table(["$\\Psi$", "$D_\\Psi(\\mu/2\\,\\vert\\,\\mu)$", "smallest $\\Psi(t)$, $0\\le t\\le3$"],
+           [[f"`{name}`", psi.divergence(mu / 2, mu), np.nanmin(psi.psi(np.linspace(0, 3, 3001)))]
+            for name, psi in [("kl", kl), ("chi", chi), ("softplus", softplus)]],
+           {1: "+.4f", 2: "+.4f"})
+
+# %%
+# -log 2 < 0: the softplus divergence is negative
+assert abs(softplus.divergence(mu / 2, mu) + np.log(2)) < 1e-12
+assert kl.divergence(mu / 2, mu) > 0 and chi.divergence(mu / 2, mu) > 0
 
 # %% [markdown]
 # ## What to try

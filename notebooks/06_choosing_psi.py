@@ -73,9 +73,8 @@ reference_potential_steps = 5  # the toy reference's schedule, trained once with
 reference_lr = 0.0001  # ... and learning rate
 check_networks = True  # assert the claims about trained networks (they hold at these defaults for seeds 0-2)
 
-# %%
+# %% tags=["hide-input"]
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -86,7 +85,7 @@ import torch
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notice; no progress bars are drawn
 
-from uotm.book import Claims, glue
+from uotm.book import Claims, glue, show_table
 from uotm.data.toy import make_distribution
 from uotm.exact import Plan, solve_uot, squared_distances, w2_squared
 from uotm.plots import plot_losses
@@ -102,15 +101,21 @@ claims = Claims(enabled=check_networks)
 
 # %%
 sigmoid = lambda s: 1.0 / (1.0 + np.exp(-s))  # noqa: E731
-keeps = {"kl": lambda c: np.exp(-c / 2), "chi": lambda c: np.maximum(1 - c / 4, 0.0),
+keeps = {"kl": lambda c: np.exp(-c / 2),
+         "chi": lambda c: np.maximum(1 - c / 4, 0.0),
          "softplus": lambda c: sigmoid(-c / 2)}
+pairs = [(1.0, 0.5), (0.3, 2.0), (0.05, 3.0), (1.0, 6.0)]  # (mass, cost)
 for name, formula in keeps.items():
-    for alpha, cost in [(1.0, 0.5), (0.3, 2.0), (0.05, 3.0), (1.0, 6.0)]:
-        _, plan, gap = solve_uot(np.array([alpha]), np.array([alpha]), np.array([[cost]]), name, name)
+    for alpha, cost in pairs:
+        _, plan, gap = solve_uot(np.array([alpha]), np.array([alpha]),
+                                 np.array([[cost]]), name, name)
         kept = plan[0, 0] / alpha
-        assert abs(kept - formula(cost)) < 1e-5, (name, alpha, cost, kept, formula(cost))
-    print(f"{name:>8}: one pair at cost 0.5, 2, 3, 6 keeps",
-          ", ".join(f"{formula(c):.3f}" for c in (0.5, 2.0, 3.0, 6.0)), "of its mass (solver agrees to 1e-5)")
+        assert abs(kept - formula(cost)) < 1e-5, (name, alpha, cost, kept)
+
+# %% tags=["hide-input"]
+show_table(["one pair keeps (the solver agrees to $10^{-5}$)", *[f"at cost $C={c:g}$" for _, c in pairs]],
+           [[f"`{name}`", *[formula(c) for _, c in pairs]] for name, formula in keeps.items()],
+           {k + 1: ".3f" for k in range(len(pairs))})
 
 # %% [markdown]
 # ## The exact answers
@@ -121,7 +126,7 @@ for name, formula in keeps.items():
 # both sides (certified by its duality gap); for `linear` it is the balanced plan, `ot.emd`. The *share* of a mode is
 # the share of generated samples that land in it, $T^*_\#\mu(\text{mode})$ (chapter 4).
 
-# %%
+# %% tags=["hide-input"]
 angles = np.arange(8) * np.pi / 4
 centres = np.array([shift, 0.0]) + 2.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
 distance = np.linalg.norm(centres, axis=1)  # distance of each mode from the source's centre
@@ -147,29 +152,31 @@ for k in range(8):
 y_sum, b, y_mode = np.concatenate(pts), np.concatenate(wts), np.concatenate(labels)
 cost = tau * squared_distances(x_src, y_sum)
 
-t0 = time.perf_counter()
+# %%
 exact = {}
 for name in psis:
     if name == "linear":
         plan, gap = ot.emd(a, b, cost, numItermax=10_000_000), 0.0
     else:
-        with np.errstate(invalid="ignore"):
-            _, plan, gap = solve_uot(a, b, cost, name, name, gap_tol=1e-6)  # see the note below the table
+        with np.errstate(invalid="ignore"):  # see the note below the table
+            _, plan, gap = solve_uot(a, b, cost, name, name, gap_tol=1e-6)
     pl = Plan(x_src, y_sum, plan, 0.0, gap)
     generated = a @ pl.conditional()  # T*_# mu on the summary points
-    exact[name] = dict(plan=pl, gap=gap, mass=float(plan.sum()), generated=generated,
-                       shares=np.bincount(y_mode, weights=generated, minlength=8),
-                       w2=float(np.sqrt(ot.emd2(generated, b, squared_distances(y_sum, y_sum)))))
-print(f"exact plans for {len(exact)} conjugates ({len(a)} x {len(b)} points) in {time.perf_counter() - t0:.1f} s")
+    exact[name] = dict(
+        plan=pl, gap=gap, mass=float(plan.sum()), generated=generated,
+        shares=np.bincount(y_mode, weights=generated, minlength=8),
+        w2=float(np.sqrt(ot.emd2(generated, b, squared_distances(y_sum, y_sum)))))
+
+# %% tags=["hide-input"]
 solved = list(psis)
 order = np.argsort(distance)
-print(f"{'mode':>4} {'distance':>8} {'data':>6} | " + " ".join(f"{n:>9}" for n in solved))
-for k in order:
-    print(f"{k:4d} {distance[k]:8.2f} {data_share[k]:6.3f} | "
-          + " ".join(f"{exact[n]['shares'][k]:9.3f}" for n in solved))
-print(f"{'':>4} {'mass':>8} {'':>6} | " + " ".join(f"{exact[n]['mass']:9.3f}" for n in solved))
-print(f"{'':>4} {'W2':>8} {'':>6} | " + " ".join(f"{exact[n]['w2']:9.3f}" for n in solved))
-print(f"{'':>4} {'gap':>8} {'':>6} | " + " ".join(f"{exact[n]['gap']:9.1e}" for n in solved))
+print(f"Exact plans for {len(exact)} conjugates, {len(a)} x {len(b)} points; the share of each mode, nearest first:")
+show_table(["mode", "distance", "data", *[f"`{n}`" for n in solved]],
+           [*[[k, distance[k], data_share[k], *[exact[n]["shares"][k] for n in solved]] for k in order],
+            ["mass of the plan", "", "", *[exact[n]["mass"] for n in solved]],
+            ["$W_2$ to the data", "", "", *[exact[n]["w2"] for n in solved]],
+            ["duality gap", "", "", *[f"{exact[n]['gap']:.1e}" for n in solved]]],
+           {1: ".2f", 2: ".3f", **{k + 3: ".3f" for k in range(len(solved))}})
 glue("data_share_near", data_share[order[0]])
 glue("data_share_far", data_share[order[-1]])
 for name in solved:
@@ -183,7 +190,8 @@ for name in solved:
 # at a potential whose exact $c$-transform exceeds 2 at every source point, where the $\chi^2$ ratio $\max(1-v^c/2,0)$
 # vanishes: the source marginal is then empty while the data's is not, and no coupling exists. The solver skips such
 # a round and goes on with a sharper one (on a ring like this one at $\tau=0.3$ the first round does this;
-# `tests/test_exact.py` holds such a case). The duality gap printed above certifies the answer whatever path it took.
+# `tests/test_exact.py` holds such a case). The duality gap in the table above certifies the answer whatever path
+# it took.
 #
 # Checks on the exact answers: the balanced plan gives each mode its data share; every unbalanced $\Psi$ gives the
 # nearest mode more than its share and the farthest less, and its generated law is further from the data in $W_2$;
@@ -207,7 +215,6 @@ if "kl" in solved:
 if "chi" in solved and "softplus" in solved:
     assert np.max(np.abs(exact["chi"]["shares"] - exact["softplus"]["shares"])) < 0.02
     assert exact["softplus"]["mass"] < 0.6 * exact["chi"]["mass"]
-print("checks hold")
 
 # %% [markdown]
 # ## The networks
@@ -224,10 +231,10 @@ print("checks hold")
 # A generated sample is counted in the mode whose centre is nearest, as the exact answer's points are; a sample
 # further than `mode_radius` from every centre is also counted as *off the modes*, a measure of sharpness. $W_2$ is
 # computed by `ot.emd2` between `n_w2` generated samples and as many data points (`uotm.exact.w2_squared`); between
-# two samples of the data itself it is not zero, and the table gives that floor. The potential's own estimate of the
-# mass of the plan is the mean of $(\Psi^*)'(-v(y))$ over the data.
+# two samples of the data itself it is not zero, and the line above the table gives that floor. The potential's own
+# estimate of the mass of the plan is the mean of $(\Psi^*)'(-v(y))$ over the data.
 
-# %%
+# %% tags=["hide-input"]
 def toy_config(name: str, **changes) -> ToyConfig:
     settings = dict(source="noise", target=f"npy:{workdir / 'shifted_ring.npy'}", phi1=name, phi2=name, tau=tau,
                     reg_lambda=reg_lambda, epochs=epochs, lr=lr, potential_steps=potential_steps,
@@ -250,20 +257,26 @@ def measure(run, name: str, rng: np.random.Generator) -> dict:
         loss_peak=max(max(abs(m["potential_loss"]), abs(m["map_loss"])) for m in run.metrics))
 
 
+# %%
 runs = {}
 for name in psis:
     runs[name] = train_toy(toy_config(name), progress=False)
-    last = runs[name].metrics[-1]
-    print(f"{name:>8}: {last['iteration']} iterations in {runs[name].seconds:.0f} s; final losses: potential "
-          f"{last['potential_loss']:.3g}, map {last['map_loss']:.3g}")
-reference_run = train_toy(toy_config("kl", potential_steps=reference_potential_steps, lr=reference_lr),
-                          progress=False)
+reference_run = train_toy(
+    toy_config("kl", potential_steps=reference_potential_steps, lr=reference_lr),
+    progress=False)
+
+# %% tags=["hide-input"]
 glue("tau", tau)
 glue("epochs", epochs)
 glue("num_data", num_data)
 glue("iterations", runs[psis[0]].metrics[-1]["iteration"] if psis else 0)
-print(f"kl, reference schedule ({reference_potential_steps} potential steps, lr {reference_lr:g}): "
-      f"{reference_run.metrics[-1]['iteration']} iterations in {reference_run.seconds:.0f} s")
+run_rows = [[f"`{name}`", run.metrics[-1]["iteration"], run.seconds, run.metrics[-1]["potential_loss"],
+             run.metrics[-1]["map_loss"]] for name, run in runs.items()]
+run_rows.append([f"`kl`, reference schedule ({reference_potential_steps} potential steps, lr {reference_lr:g})",
+                 reference_run.metrics[-1]["iteration"], reference_run.seconds,
+                 reference_run.metrics[-1]["potential_loss"], reference_run.metrics[-1]["map_loss"]])
+show_table(["run", "iterations", "time (s)", "final potential loss", "final map loss"], run_rows,
+           {1: ",", 2: ".0f", 3: ".3g", 4: ".3g"})
 
 sub = np.random.default_rng(seed + 1)
 data_a = data[sub.choice(len(data), n_w2, replace=False)]
@@ -271,15 +284,21 @@ data_b = data[sub.choice(len(data), n_w2, replace=False)]
 w2_floor = glue("w2_floor", np.sqrt(w2_squared(data_a, data_b)))
 rows = {name: measure(run, name, sub) for name, run in runs.items()}
 reference = measure(reference_run, "kl", sub)
-print(f"{'':>8} | {'W2 to data':>10} {'exact':>6} | {'off modes':>9} | {'mass: net':>9} {'exact':>6} | "
-      f"{'share of the nearest mode: net':>30} {'exact':>6} | {'farthest: net':>13} {'exact':>6}")
-for label, r, e in [*((n, rows[n], exact[n]) for n in psis), ("kl, ref.", reference, exact.get("kl"))]:
-    if e is None:
-        continue
-    print(f"{label:>8} | {r['w2']:10.3f} {e['w2']:6.3f} | {r['off']:9.1%} | {r['mass']:9.3f} {e['mass']:6.3f} | "
-          f"{r['shares'][near]:30.3f} {e['shares'][near]:6.3f} | {r['shares'][far_mode]:13.3f} "
-          f"{e['shares'][far_mode]:6.3f}")
-print(f"W2 between two samples of {n_w2} data points: {w2_floor:.3f}")
+print(f"W2 between two samples of {n_w2} data points: {w2_floor:.3f}. Each network, with the exact answer in "
+      "parentheses:")
+
+
+def net_exact(net, exact_value, spec=".3f"):
+    return f"{net:{spec}} ({exact_value:{spec}})"
+
+
+show_table(["network", "$W_2$ to the data", "off the modes", "mass", "nearest mode's share",
+            "farthest mode's share"],
+           [[f"`{label}`", net_exact(r["w2"], e["w2"]), r["off"], net_exact(r["mass"], e["mass"]),
+             net_exact(r["shares"][near], e["shares"][near]), net_exact(r["shares"][far_mode], e["shares"][far_mode])]
+            for label, r, e in [*((n, rows[n], exact[n]) for n in psis), ("kl, ref.", reference, exact.get("kl"))]
+            if e is not None],
+           {2: ".1%"})
 for name, r in rows.items():
     glue(f"net_{name}_w2", r["w2"])
     glue(f"net_{name}_mass", r["mass"])
@@ -347,16 +366,20 @@ if "kl" in rows:
                  "with the reference's schedule, the kl network's share of the nearest mode is more than 0.15 away "
                  "from the exact one after the same number of epochs")
     glue("reference_time_ratio", reference_run.seconds / runs["kl"].seconds)
-print("claims:", ", ".join(f"{c.name} {'holds' if c.holds else 'FAILS'}" for c in claims.made))
+
+# %% tags=["hide-input"]
+show_table(["claim", "measured", "bound", "holds"],
+           [[f"`{c.name}`", c.value, f"{c.relation} {c.bound:g}", "yes" if c.holds else "**no**"] for c in claims.made],
+           {1: ".3f"})
 
 # %% [markdown]
 # The share of each mode, against the mode's distance from the source: exact answers (lines), networks (markers),
-# the data (grey). The right panel gives the learned density ratio $(\Psi^*)'(-v(y))$ averaged over each mode's data,
+# the data (grey). The lower panel gives the learned density ratio $(\Psi^*)'(-v(y))$ averaged over each mode's data,
 # beside the exact ratio $d\tilde\nu/d\nu$.
 
-# %%
+# %% tags=["hide-input"]
 colors = dict(zip(psis, ["tab:blue", "tab:orange", "tab:green", "k"]))
-fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
+fig, axes = plt.subplots(2, 1, figsize=(8.5, 9), sharex=True)
 ax = axes[0]
 ax.plot(distance[order], data_share[order], "s", color="0.6", ms=9, label="data")
 for name in psis:
@@ -366,12 +389,12 @@ for name in psis:
 off_scale = [n for n in psis if np.nanmax(rows[n]["shares"]) > 0.5]
 for name in off_scale:  # a collapsed run would squash the others: mark it instead
     k = int(np.argmax(rows[name]["shares"]))
-    ax.annotate(f"network, {name}: {rows[name]['shares'][k]:.0%} here", (distance[k], 0.5), xytext=(20, -25),
-                textcoords="offset points", arrowprops=dict(arrowstyle="->"), fontsize=8)
+    ax.annotate(f"network, {name}: {rows[name]['shares'][k]:.0%} here", (distance[k], 0.5),
+                xytext=(-20 if distance[k] > 2 else 20, -25), ha="right" if distance[k] > 2 else "left",
+                textcoords="offset points", arrowprops=dict(arrowstyle="->"))
 ax.set_ylim(0, 0.5)
-ax.set_xlabel("distance of the mode's centre from the source's centre")
-ax.set_ylabel("share of generated samples in the mode")
-ax.legend(fontsize=7, ncol=2)
+ax.set_ylabel("share of generated samples\nin the mode")
+ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
 ax = axes[1]
 for name in psis:
     pl = exact[name]["plan"]
@@ -384,8 +407,8 @@ for name in psis:
             label=f"learned, {name}")
 ax.set_yscale("log")
 ax.set_xlabel("distance of the mode's centre from the source's centre")
-ax.set_ylabel(r"density ratio $d\tilde\nu/d\nu$ on the mode")
-ax.legend(fontsize=7, ncol=2)
+ax.set_ylabel("density ratio $d\\tilde\\nu/d\\nu$\non the mode")
+ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
 fig.tight_layout()
 plt.show()
 
@@ -393,31 +416,38 @@ plt.show()
 # Samples: data (orange) and the network's (blue) for each conjugate, with the mode centres numbered by distance
 # from the source's centre (0 nearest).
 
-# %%
-fig, axes = plt.subplots(1, len(psis), figsize=(4.2 * len(psis), 4.4), squeeze=False)
-for ax, name in zip(axes[0], psis):
+# %% tags=["hide-input"]
+ncols = min(2, len(psis))
+nrows = -(-len(psis) // ncols)
+fig, axes = plt.subplots(nrows, ncols, figsize=(4.5 * ncols, 4.3 * nrows), squeeze=False)
+for ax in axes.ravel()[len(psis):]:
+    ax.set_axis_off()
+for ax, name in zip(axes.ravel(), psis):
     run = runs[name]
     ax.scatter(data[:, 0], data[:, 1], s=2, alpha=0.25, color="tab:orange", label="data")
     ax.scatter(run.transported[:, 0], run.transported[:, 1], s=2, alpha=0.25, color="tab:blue", label="generated")
     for rank, k in enumerate(order):
-        ax.annotate(str(rank), centres[k], xytext=(6, 6), textcoords="offset points", fontsize=8)
-    ax.set_title(f"{name}: W2 {rows[name]['w2']:.2f} (exact {exact[name]['w2']:.2f})", fontsize=10)
+        ax.annotate(str(rank), centres[k], xytext=(6, 6), textcoords="offset points")
+    ax.set_title(f"{name}: W2 {rows[name]['w2']:.2f} (exact {exact[name]['w2']:.2f})")
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
     ax.set_aspect("equal", adjustable="datalim")
-    ax.legend(fontsize=7, markerscale=4, loc="lower left")
+    ax.legend(markerscale=4, loc="lower left")
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
 # Training curves: the potential's and the map's losses (logged every 10 iterations).
 
-# %%
-fig, axes = plt.subplots(1, len(psis), figsize=(4.2 * len(psis), 3.4), squeeze=False)
-for ax, name in zip(axes[0], psis):
+# %% tags=["hide-input"]
+ncols = min(2, len(psis))
+nrows = -(-len(psis) // ncols)
+fig, axes = plt.subplots(nrows, ncols, figsize=(4.5 * ncols, 3.3 * nrows), squeeze=False)
+for ax in axes.ravel()[len(psis):]:
+    ax.set_axis_off()
+for ax, name in zip(axes.ravel(), psis):
     plot_losses(ax, runs[name].metrics)
-    ax.set_title(name, fontsize=10)
-    ax.legend(fontsize=7)
+    ax.set_title(name)
 fig.tight_layout()
 plt.show()
 

@@ -64,8 +64,8 @@
 # and its optimal $S$ maps $\mu_0$ straight to $\mu_{k+1}$. The authors' code trains it as UOTM trains its map: one
 # Adam step on the potential's loss, then one on the map's loss (code),
 #
-# $$L_v=\mathbb E_\nu\,\Psi^*\big(-v(y+\sigma_k\varepsilon)\big)+\mathbb E\,v(S(x,z)),\qquad
-# L_S=\mathbb E\big[c_h\big(S_k(x,z'),S(x,z)\big)-v(S(x,z))\big],$$
+# $$\begin{aligned}L_v&=\mathbb E_\nu\,\Psi^*\big(-v(y+\sigma_k\varepsilon)\big)+\mathbb E\,v(S(x,z)),\\
+# L_S&=\mathbb E\big[c_h\big(S_k(x,z'),S(x,z)\big)-v(S(x,z))\big],\end{aligned}$$
 #
 # with a latent $z$ (a stochastic map, as in UOTM), independent latents for the new and the frozen old map, and a
 # small noise $\sigma_k=1/(32(k+1))$ on the data in phase $k$ (code). The code averages the squared distance over
@@ -84,7 +84,7 @@
 # $k$ from map $k-1$'s weights with a fresh Adam state and continues the potential, and it draws its random numbers
 # in the same order as S-JKO, so that in phase 0, where the two are the same algorithm, they give the same numbers.
 #
-# **The exact flow for Gaussians** (derived here, SPEC §4). For $\Psi=$ KL and $\nu=N(b,\Sigma)$ the JKO iterates from
+# **The exact flow for Gaussians** (derived here). For $\Psi=$ KL and $\nu=N(b,\Sigma)$ the JKO iterates from
 # a Gaussian stay Gaussian, $N(m_k,C_k)$: $m_{k+1}=(I+h\Sigma^{-1})^{-1}(m_k+h\Sigma^{-1}b)$, and when $C_0$ commutes
 # with $\Sigma$, in $\Sigma$'s eigenbasis, an eigenvalue $c_k$ of $C_k$ facing the eigenvalue $\sigma^2$ of $\Sigma$
 # follows $\sqrt{c_{k+1}}=\big(\sigma^2\sqrt{c_k}+\sqrt{\sigma^4c_k+4h\sigma^2(\sigma^2+h)}\big)/(2(\sigma^2+h))$, with
@@ -121,17 +121,20 @@ cost_iterations = 20  # iterations per phase, the same for every phase
 cost_hidden = 64  # width of the toy networks in this section
 cost_repeats = 3  # independent runs of each scheme (the fits are made per run)
 
-# %%
+# %% tags=["hide-input"]
 import warnings
 from dataclasses import replace
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.lines import Line2D
+from scipy import stats
+from scipy.special import i0e
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notice; no progress bars are drawn
 
-from uotm.book import Claims, glue
+from uotm.book import Claims, glue, show_table
 from uotm.nets.toy import ToyMap
 from uotm.sjko import (TOY_PRESETS, LatentFreeMap, flow_tracking_errors, gaussian_jko_iterates, sample,
                        train_sjko_toy)
@@ -144,7 +147,7 @@ claims = Claims(enabled=check_networks)
 #
 # Source $N(0,I_2)$, data $\nu=N\big((2,-1),\Sigma\big)$ with $\Sigma=\begin{pmatrix}1&0.6\\0.6&0.8\end{pmatrix}$,
 # $\Psi=$ KL, Euclidean $h=1$, $K=$ {glue:text}`gauss_K` phases (the parameter `gauss_phases`); a map that ignores
-# its latent (the exact step is a deterministic affine map), no data noise, no R1 (SPEC §4). This is the preset
+# its latent (the exact step is a deterministic affine map), no data noise, no R1, as in the authors' toy settings. This is the preset
 # `TOY_PRESETS["gaussian2d"]` with this page's budget: networks of width `gauss_hidden` (64, where the authors' toy
 # networks are 128 wide), learning rates ten times the authors' toy values (`gauss_lr_map` $10^{-3}$ and
 # `gauss_lr_potential` $2\cdot10^{-4}$, theirs $10^{-4}$ and $2\cdot10^{-5}$), and {glue:text}`gauss_first_iters:,`
@@ -175,53 +178,34 @@ claims = Claims(enabled=check_networks)
 # that stays at $\mu_0$ and one a step behind, and sees each fail.
 
 # %%
-gauss_cfg = replace(TOY_PRESETS["gaussian2d"], phases=gauss_phases, iterations=gauss_iterations,
-                    first_iterations=gauss_first_iterations, lr_map=gauss_lr_map,
-                    lr_potential=gauss_lr_potential, hidden=gauss_hidden, seed=seed, eval_samples=10000)
+gauss_cfg = replace(
+    TOY_PRESETS["gaussian2d"], phases=gauss_phases, seed=seed,
+    first_iterations=gauss_first_iterations, iterations=gauss_iterations,
+    lr_map=gauss_lr_map, lr_potential=gauss_lr_potential,
+    hidden=gauss_hidden, eval_samples=10000)
 b, Sigma = np.array(gauss_cfg.target_mean), np.array(gauss_cfg.target_cov)
-glue("gauss_K", gauss_phases)
-glue("gauss_first_iters", gauss_first_iterations)
-glue("gauss_iters", gauss_iterations)
-exact_m, exact_S = gaussian_jko_iterates(np.zeros(2), np.eye(2), b, Sigma, gauss_cfg.h, gauss_phases)
-# exact facts about the closed form, asserted: nu is a fixed point of the step, and the iterates approach nu
-# strictly at every step (20 steps, whatever gauss_phases is)
-fixed_m, fixed_S = gaussian_jko_iterates(b, Sigma, b, Sigma, gauss_cfg.h, 3)
-assert np.abs(fixed_m - b).max() < 1e-12 and np.abs(fixed_S - Sigma).max() < 1e-12
-long_m, long_S = gaussian_jko_iterates(np.zeros(2), np.eye(2), b, Sigma, gauss_cfg.h, 20)
-dist_m = np.linalg.norm(long_m - b, axis=1)
-dist_S = np.linalg.norm(long_S - Sigma, axis=(1, 2)) / np.linalg.norm(Sigma)
-assert np.all(np.diff(dist_m) < 0) and np.all(np.diff(dist_S) < 0), (dist_m, dist_S)
-assert np.allclose(exact_m, long_m[: gauss_phases + 1], atol=1e-12)
-glue("exact_mean_dist_1", dist_m[1])
-glue("exact_mean_dist_2", dist_m[2])
-glue("exact_mean_close_step", int(np.argmax(dist_m < 0.1)))
-glue("exact_cov_dist_1", dist_S[1])
-glue("exact_cov_dist_2", dist_S[2])
-
+# the exact JKO iterates from N(0, I), and the learned ones
+exact_m, exact_S = gaussian_jko_iterates(np.zeros(2), np.eye(2), b, Sigma,
+                                         gauss_cfg.h, gauss_phases)
 gauss_run = train_sjko_toy(gauss_cfg, progress=False)
 learned_m, learned_S = gauss_run.means, gauss_run.covs
 n_eval = gauss_cfg.eval_samples
-tracking = flow_tracking_errors(learned_m, learned_S, exact_m[1:], exact_S[1:], b, Sigma, n_eval,
-                                fraction=track_fraction, noise_multiple=track_noise)
-# the check on a map that jumps straight to nu (its iterates are nu from step 1): exact, so asserted
-jump = flow_tracking_errors(np.tile(b, (gauss_phases, 1)), np.tile(Sigma, (gauss_phases, 1, 1)), exact_m[1:],
-                            exact_S[1:], b, Sigma, n_eval, fraction=track_fraction, noise_multiple=track_noise)
-assert not jump.tracks, (jump.mean_ratio, jump.cov_ratio)
-glue("jump_mean_score", jump.mean_score)
-glue("jump_cov_score", jump.cov_score)
-glue("jump_mean_fail_steps", int(np.sum(jump.mean_ratio > 1)))
+tracking = flow_tracking_errors(
+    learned_m, learned_S, exact_m[1:], exact_S[1:], b, Sigma, n_eval,
+    fraction=track_fraction, noise_multiple=track_noise)
+
+# %% [markdown]
+# Step by step, the learned iterates against the exact ones: mean errors in the Euclidean norm, covariance errors
+# relative to $\lVert\Sigma\rVert_F$, and each error's bound. The last column is the learned iterate's distance to
+# $\nu$ over the exact one's (below 1: the learned flow is ahead of the exact one), in parentheses where the exact
+# iterate is already within three sampling errors of $\nu$ and lead or lag is not judged.
+
+# %% tags=["hide-input"]
+glue("gauss_K", gauss_phases)
+glue("gauss_first_iters", gauss_first_iterations)
+glue("gauss_iters", gauss_iterations)
+
 norm_S = np.linalg.norm(Sigma)
-print(f"{gauss_run.seconds:.0f} s for {gauss_first_iterations + (gauss_phases - 1) * gauss_iterations} iterations")
-print("mean errors in the Euclidean norm; covariance errors in % of |Sigma|_F; ratio = error / bound")
-print(f"{'k':>2} | {'exact mean':>16} {'learned mean':>16} {'error':>7} {'bound':>6} {'ratio':>6} | "
-      f"{'cov error':>9} {'bound':>6} {'ratio':>6}")
-for k in range(gauss_phases):
-    print(f"{k + 1:2d} | ({exact_m[k + 1, 0]:6.3f}, {exact_m[k + 1, 1]:6.3f}) ({learned_m[k, 0]:6.3f}, "
-          f"{learned_m[k, 1]:6.3f}) {tracking.mean_error[k]:7.3f} {tracking.mean_bound[k]:6.3f} "
-          f"{tracking.mean_ratio[k]:6.2f} | {tracking.cov_error[k] / norm_S:9.1%} "
-          f"{tracking.cov_bound[k] / norm_S:6.1%} {tracking.cov_ratio[k]:6.2f}")
-print(f"sampling error of {n_eval} exact samples at step {gauss_phases}: mean {tracking.mean_noise[-1]:.3f}, "
-      f"covariance {tracking.cov_noise[-1] / norm_S:.1%}")
 glue("gauss_mean_err_max", tracking.mean_error.max())
 glue("gauss_mean_err_step", int(np.argmax(tracking.mean_error)) + 1)
 glue("gauss_cov_err_max", tracking.cov_error.max() / norm_S)
@@ -235,35 +219,86 @@ glue("gauss_cov_worst_step", int(np.argmax(tracking.cov_ratio)) + 1)
 # only where the exact iterate is still more than 3 sampling errors away from nu
 mean_lead = np.linalg.norm(learned_m - b, axis=1) / tracking.mean_distance
 cov_lead = np.linalg.norm(learned_S - Sigma, axis=(1, 2)) / tracking.cov_distance
-for what, lead, far in (("mean", mean_lead, tracking.mean_distance > 3 * tracking.mean_noise),
-                        ("cov", cov_lead, tracking.cov_distance > 3 * tracking.cov_noise)):
-    ahead, behind = int(np.sum(lead[far] < 1)), int(np.sum(lead[far] > 1))
+mean_far = tracking.mean_distance > 3 * tracking.mean_noise
+cov_far = tracking.cov_distance > 3 * tracking.cov_noise
+for what, lead, far in (("mean", mean_lead, mean_far), ("cov", cov_lead, cov_far)):
     glue(f"gauss_{what}_far", int(far.sum()))
-    glue(f"gauss_{what}_ahead", ahead)
-    glue(f"gauss_{what}_behind", behind)
+    glue(f"gauss_{what}_ahead", int(np.sum(lead[far] < 1)))
+    glue(f"gauss_{what}_behind", int(np.sum(lead[far] > 1)))
     glue(f"gauss_{what}_lead_1", lead[0])
-    print(f"{what}: exact iterate still far from nu at k = {(np.flatnonzero(far) + 1).tolist()}; learned ahead at "
-          f"{ahead}, behind at {behind} of them; distance to nu, learned over exact, per step: "
-          + ", ".join(f"{x:.2f}" for x in lead))
+
+
+def lead_cell(lead, far):
+    return f"{lead:.2f}" if far else f"({lead:.2f})"
+
+
+print(f"Trained in {gauss_run.seconds:.0f} s ({gauss_first_iterations + (gauss_phases - 1) * gauss_iterations:,} "
+      f"iterations). Sampling error of {n_eval:,} exact samples at step {gauss_phases}: mean "
+      f"{tracking.mean_noise[-1]:.3f}, covariance {tracking.cov_noise[-1] / norm_S:.1%} of |Sigma|_F.")
+show_table(["step $k$", "exact mean", "learned mean", "error", "bound", "error / bound", "learned / exact"],
+           [[k + 1, f"({exact_m[k + 1, 0]:.3f}, {exact_m[k + 1, 1]:.3f})",
+             f"({learned_m[k, 0]:.3f}, {learned_m[k, 1]:.3f})", tracking.mean_error[k], tracking.mean_bound[k],
+             tracking.mean_ratio[k], lead_cell(mean_lead[k], mean_far[k])] for k in range(gauss_phases)],
+           {3: ".3f", 4: ".3f", 5: ".2f"})
+show_table(["step $k$", "covariance error", "bound", "error / bound", "learned / exact"],
+           [[k + 1, tracking.cov_error[k] / norm_S, tracking.cov_bound[k] / norm_S, tracking.cov_ratio[k],
+             lead_cell(cov_lead[k], cov_far[k])] for k in range(gauss_phases)],
+           {1: ".1%", 2: ".1%", 3: ".2f"})
 
 # %% [markdown]
-# The claims: at every step, the learned mean and covariance are within their bounds (largest ratio below 1).
+# The checks: the closed form's own facts ($\nu$ is a fixed point of the step, and the exact iterates approach $\nu$
+# at every step); the check itself, fed a map that jumps straight to $\nu$, fails it; and the claims: at every step,
+# the learned mean and covariance are within their bounds (largest ratio below 1).
 
 # %%
+# exact facts about the closed form, asserted: nu is a fixed point of the
+# step, and the iterates approach nu strictly at every step (20 steps,
+# whatever gauss_phases is)
+fixed_m, fixed_S = gaussian_jko_iterates(b, Sigma, b, Sigma, gauss_cfg.h, 3)
+assert np.abs(fixed_m - b).max() < 1e-12
+assert np.abs(fixed_S - Sigma).max() < 1e-12
+long_m, long_S = gaussian_jko_iterates(np.zeros(2), np.eye(2), b, Sigma,
+                                       gauss_cfg.h, 20)
+dist_m = np.linalg.norm(long_m - b, axis=1)
+dist_S = np.linalg.norm(long_S - Sigma, axis=(1, 2)) / np.linalg.norm(Sigma)
+assert np.all(np.diff(dist_m) < 0) and np.all(np.diff(dist_S) < 0), \
+    (dist_m, dist_S)
+assert np.allclose(exact_m, long_m[: gauss_phases + 1], atol=1e-12)
+glue("exact_mean_dist_1", dist_m[1])
+glue("exact_mean_dist_2", dist_m[2])
+glue("exact_mean_close_step", int(np.argmax(dist_m < 0.1)))
+glue("exact_cov_dist_1", dist_S[1])
+glue("exact_cov_dist_2", dist_S[2])
+
+# a map whose iterates are nu from step 1 on fails the check (exact: asserted)
+jump = flow_tracking_errors(
+    np.tile(b, (gauss_phases, 1)), np.tile(Sigma, (gauss_phases, 1, 1)),
+    exact_m[1:], exact_S[1:], b, Sigma, n_eval,
+    fraction=track_fraction, noise_multiple=track_noise)
+assert not jump.tracks, (jump.mean_ratio, jump.cov_ratio)
+glue("jump_mean_score", jump.mean_score)
+glue("jump_cov_score", jump.cov_score)
+glue("jump_mean_fail_steps", int(np.sum(jump.mean_ratio > 1)))
+
 claims.below("gauss_mean_tracking", tracking.mean_score, 1.0,
-             "every learned mean is within max(half the exact iterate's distance to nu, 6 sampling errors)")
+             "every learned mean is within max(half the exact iterate's "
+             "distance to nu, 6 sampling errors)")
 claims.below("gauss_cov_tracking", tracking.cov_score, 1.0,
-             "every learned covariance is within max(half the exact iterate's distance to nu, 6 sampling errors)")
-print(f"largest ratio of error to bound over the {gauss_phases} steps: mean {tracking.mean_score:.2f} "
-      f"(step {int(np.argmax(tracking.mean_ratio)) + 1}), covariance {tracking.cov_score:.2f} "
-      f"(step {int(np.argmax(tracking.cov_ratio)) + 1}); a map that jumps to nu: {jump.mean_score:.2f}, "
-      f"{jump.cov_score:.2f}")
+             "every learned covariance is within max(half the exact "
+             "iterate's distance to nu, 6 sampling errors)")
+worst_m = int(np.argmax(tracking.mean_ratio)) + 1
+worst_S = int(np.argmax(tracking.cov_ratio)) + 1
+print(f"largest ratio of error to bound over the {gauss_phases} steps: mean "
+      f"{tracking.mean_score:.2f} (step {worst_m}), covariance "
+      f"{tracking.cov_score:.2f} (step {worst_S}); a map that jumps to nu: "
+      f"{jump.mean_score:.2f}, {jump.cov_score:.2f}")
 
 # %% [markdown]
-# The exact flow (lines, with the continuous Ornstein–Uhlenbeck flow at $t=kh$ dotted) and the learned one
-# (markers), entry by entry.
+# The exact flow and the learned one, entry by entry: the exact JKO iterates (solid lines), the continuous
+# Ornstein–Uhlenbeck flow at $t=kh$ (dotted), and S-JKO's learned iterates (circles); KL flow from $N(0,I)$ to
+# $N(b,\Sigma)$, $h=1$.
 
-# %%
+# %% tags=["hide-input"]
 t_fine = np.linspace(0, gauss_phases * gauss_cfg.h, 200)
 lam, U = np.linalg.eigh(Sigma)
 
@@ -276,24 +311,24 @@ def ou_flow(t):
 
 ou = [ou_flow(t) for t in t_fine]
 ks = np.arange(gauss_phases + 1)
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+fig, axes = plt.subplots(2, 1, figsize=(8, 6.6), sharex=True, layout="constrained")
 for i, name in enumerate(["$m_1$", "$m_2$"]):
-    line, = axes[0].plot(ks, exact_m[:, i], "-", label=f"{name} exact")
+    line, = axes[0].plot(ks, exact_m[:, i], "-", label=name)
     axes[0].plot(t_fine / gauss_cfg.h, [o[0][i] for o in ou], ":", color=line.get_color())
-    axes[0].plot(ks[1:], learned_m[:, i], "o", mfc="none", color=line.get_color(), label=f"{name} learned")
-axes[0].set_xlabel("JKO step k")
+    axes[0].plot(ks[1:], learned_m[:, i], "o", mfc="none", color=line.get_color())
 axes[0].set_ylabel("mean entry")
-axes[0].legend(fontsize=8)
 for (i, j), name in zip([(0, 0), (1, 1), (0, 1)], [r"$C_{11}$", r"$C_{22}$", r"$C_{12}$"]):
-    line, = axes[1].plot(ks, exact_S[:, i, j], "-", label=f"{name} exact")
+    line, = axes[1].plot(ks, exact_S[:, i, j], "-", label=name)
     axes[1].plot(t_fine / gauss_cfg.h, [o[1][i, j] for o in ou], ":", color=line.get_color())
-    axes[1].plot(ks[1:], learned_S[:, i, j], "o", mfc="none", color=line.get_color(), label=f"{name} learned")
-axes[1].set_xlabel("JKO step k")
+    axes[1].plot(ks[1:], learned_S[:, i, j], "o", mfc="none", color=line.get_color())
 axes[1].set_ylabel("covariance entry")
-axes[1].legend(fontsize=8, ncol=3)
-fig.suptitle("KL flow from N(0, I) to N(b, Σ), h = 1: exact JKO iterates (lines), OU flow (dotted), S-JKO (markers)",
-             fontsize=10)
-fig.tight_layout()
+axes[1].set_xlabel("JKO step k")
+for ax in axes:
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
+style = [Line2D([], [], color="0.3", ls="-", label="exact JKO iterates"),
+         Line2D([], [], color="0.3", ls=":", label="Ornstein–Uhlenbeck flow"),
+         Line2D([], [], color="0.3", ls="none", marker="o", mfc="none", label="S-JKO (learned)")]
+fig.legend(handles=style, loc="outside upper center", ncol=3)
 plt.show()
 
 # %% [markdown]
@@ -307,37 +342,54 @@ plt.show()
 # (orange: the data).
 
 # %%
-glue("flow_first_iters", flow_first_iterations)
-glue("flow_iters", flow_iterations)
 flow_runs = {}
 for name in flow_targets:
-    cfg = replace(TOY_PRESETS[name], phases=flow_phases, iterations=flow_iterations,
-                  first_iterations=flow_first_iterations, lr_map=flow_lr_map, lr_potential=flow_lr_potential,
-                  hidden=flow_hidden, seed=seed, eval_samples=2000, keep_points=1000)
+    cfg = replace(
+        TOY_PRESETS[name], phases=flow_phases, seed=seed,
+        first_iterations=flow_first_iterations, iterations=flow_iterations,
+        lr_map=flow_lr_map, lr_potential=flow_lr_potential,
+        hidden=flow_hidden, eval_samples=2000, keep_points=1000)
     flow_runs[name] = train_sjko_toy(cfg, progress=False)
-    print(f"{name}: {flow_runs[name].seconds:.0f} s")
+
+# %% tags=["hide-input"]
+glue("flow_first_iters", flow_first_iterations)
+glue("flow_iters", flow_iterations)
 grid = np.array([-6.0, -3.0, 0.0, 3.0, 6.0])
 centres = np.stack(np.meshgrid(grid, grid), axis=-1).reshape(-1, 2)
 outer_ring = np.abs(centres).max(axis=1) == 6.0  # the 16 modes of the outer ring
 shown = [k for k in flow_show if k < flow_phases]
+
+
+def g25_stats(pts):
+    """Share of the points within 0.5 of a centre, modes holding at least 1% of them, share of the outer ring."""
+    dist = np.sqrt(((pts[:, None] - centres[None]) ** 2).sum(-1))
+    near = dist.min(axis=1) < 0.5
+    held = np.bincount(dist.argmin(axis=1)[near], minlength=25) / len(pts)
+    return near.mean(), int((held >= 0.01).sum()), held[outer_ring].sum()
+
+
+def tc_stats(pts):
+    """Share of the points beyond radius 6, and the median radius of the others."""
+    r = np.linalg.norm(pts, axis=1)
+    return np.mean(r > 6), np.median(r[r <= 6])
+
+
 snap = {"g25_modes": {}, "g25_near": {}, "g25_outer": {}, "tc_outer": {}}  # by phase
+rows = {name: [] for name in flow_runs}
 for name, run in flow_runs.items():
     for k in shown:
         pts = run.phases[k].points.astype(np.float64)
         if name == "25gaussian":
-            dist = np.sqrt(((pts[:, None] - centres[None]) ** 2).sum(-1))
-            near = dist.min(axis=1) < 0.5
-            held = np.bincount(dist.argmin(axis=1)[near], minlength=25) / len(pts)
-            snap["g25_modes"][k], snap["g25_near"][k] = int((held >= 0.01).sum()), near.mean()
-            snap["g25_outer"][k] = held[outer_ring].sum()
-            print(f"25gaussian, mu_{k + 1}: {near.mean():.0%} of samples within 0.5 of a centre; "
-                  f"{snap['g25_modes'][k]} of 25 modes hold at least 1%; the 16 outer modes hold "
-                  f"{snap['g25_outer'][k]:.1%} (data: 64%)")
+            snap["g25_near"][k], snap["g25_modes"][k], snap["g25_outer"][k] = g25_stats(pts)
+            rows[name].append([f"$\\mu_{{{k + 1}}}$", *g25_stats(pts)])
         elif name == "twocircles":
-            r = np.linalg.norm(pts, axis=1)
-            snap["tc_outer"][k] = np.mean(r > 6)
-            print(f"twocircles, mu_{k + 1}: {np.mean(r > 6):.1%} of samples beyond radius 6 (data: 50%), "
-                  f"median radius of the rest {np.median(r[r <= 6]):.2f} (inner circle: 4)")
+            snap["tc_outer"][k] = tc_stats(pts)[0]
+            rows[name].append([f"$\\mu_{{{k + 1}}}$", *tc_stats(pts)])
+    data = run.data.astype(np.float64)
+    if name == "25gaussian":
+        rows[name].append([f"data ({len(data):,} points)", *g25_stats(data)])
+    elif name == "twocircles":
+        rows[name].append([f"data ({len(data):,} points)", *tc_stats(data)])
 # a target left out of flow_targets glues NaN, so that the prose still renders
 first_shown, last_shown = shown[0], shown[-1]
 glue("flow_first_step", first_shown + 1)
@@ -347,25 +399,39 @@ glue("g25_modes_last", snap["g25_modes"].get(last_shown, float("nan")))
 glue("g25_near_last", snap["g25_near"].get(last_shown, float("nan")))
 glue("g25_outer_last", snap["g25_outer"].get(last_shown, float("nan")))
 tc_outer_max = max(snap["tc_outer"].values(), default=float("nan"))
-fig, axes = plt.subplots(len(flow_runs), len(shown) + 1, figsize=(3.1 * (len(shown) + 1), 3.2 * len(flow_runs)),
-                         squeeze=False)
-for row, (name, run) in zip(axes, flow_runs.items()):
+print("Trained in " + ", ".join(f"{run.seconds:.0f} s ({name})" for name, run in flow_runs.items()) + ".")
+if "25gaussian" in rows:
+    show_table(["25gaussian", "within 0.5 of a centre", "modes holding at least 1%", "in the 16 outer modes"],
+               rows["25gaussian"], {1: ".0%", 3: ".1%"})
+if "twocircles" in rows:
+    show_table(["twocircles", "beyond radius 6", "median radius of the rest (inner circle: 4)"],
+               rows["twocircles"], {1: ".1%", 2: ".2f"})
+
+# %% tags=["hide-input"]
+for name, run in flow_runs.items():
+    n_panels = len(shown) + 1
+    ncols = 2 if n_panels <= 4 else 3
+    nrows = -(-n_panels // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.1 * ncols, 3.1 * nrows + 0.3), sharex=True, sharey=True,
+                             squeeze=False, layout="constrained")
+    axes = axes.ravel()
     lim = 1.15 * np.abs(run.data).max()
-    for ax, k in zip(row, shown):
+    for ax, k in zip(axes, shown):
         pts = run.phases[k].points
         ax.scatter(run.data[:, 0], run.data[:, 1], s=1, color="tab:orange", alpha=0.3)
         ax.scatter(pts[:, 0], pts[:, 1], s=1, color="tab:blue", alpha=0.4)
-        ax.set_title(f"{name}: $\\mu_{{{k + 1}}}$", fontsize=10)
-    row[-1].scatter(run.data[:, 0], run.data[:, 1], s=1, color="tab:orange", alpha=0.5)
-    row[-1].set_title(f"{name}: data", fontsize=10)
-    for ax in row:
+        ax.set_title(f"$\\mu_{{{k + 1}}}$")
+    axes[len(shown)].scatter(run.data[:, 0], run.data[:, 1], s=1, color="tab:orange", alpha=0.5)
+    axes[len(shown)].set_title("data")
+    for i in range(n_panels, nrows * ncols):
+        axes[i].set_axis_off()
+        axes[i - ncols].tick_params(labelbottom=True)  # the panel above the empty slot keeps its x labels
+    for ax in axes[:n_panels]:
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
         ax.set_aspect("equal")
-        ax.set_xlabel("$x_1$")
-    row[0].set_ylabel("$x_2$")
-fig.tight_layout()
-plt.show()
+    fig.suptitle(name)
+    plt.show()
 
 # %% [markdown]
 # On `twocircles` the learned flow leaves the outer circle almost empty, which is what the KL flow itself does
@@ -375,34 +441,38 @@ plt.show()
 # ridge between the circles.
 
 # %%
-from scipy.special import i0e
-
 claims.below("twocircles_outer_share", tc_outer_max, 0.05,
-             "at most 5% of the learned flow's samples beyond radius 6 at the steps shown (data: 50%)")
+             "at most 5% of the learned flow's samples beyond radius 6 at "
+             "the steps shown (data: 50%)")
 ring_noise = 0.2
 r_grid = np.linspace(3.0, 9.0, 60001)
 
 
 def log_ring(r, radius, s=ring_noise):
-    """log density at distance r from the origin of the uniform law on a circle of `radius` plus N(0, s^2 I)."""
-    return -np.log(2 * np.pi * s**2) - (r - radius) ** 2 / (2 * s**2) + np.log(i0e(r * radius / s**2))
+    """log density at distance r from the origin of the uniform law on a
+    circle of `radius` plus N(0, s^2 I)."""
+    return (-np.log(2 * np.pi * s**2) - (r - radius) ** 2 / (2 * s**2)
+            + np.log(i0e(r * radius / s**2)))
 
 
-V = -np.logaddexp(np.log(0.5) + log_ring(r_grid, 4.0), np.log(0.5) + log_ring(r_grid, 8.0))
+V = -np.logaddexp(np.log(0.5) + log_ring(r_grid, 4.0),
+                  np.log(0.5) + log_ring(r_grid, 8.0))
 between = (r_grid > 4.0) & (r_grid < 8.0)
 barrier = V[between].max() - V[r_grid < 5.0].min()
-h_euclid = TOY_PRESETS["twocircles"].h * 2  # per_coordinate cost in d = 2: a Euclidean step of h d
+ridge = r_grid[between][np.argmax(V[between])]
+# per_coordinate cost in d = 2: a Euclidean step of h d
+h_euclid = TOY_PRESETS["twocircles"].h * 2
 jump_cost = 4.0**2 / (2 * h_euclid)
 glue("tc_barrier", barrier)
-glue("tc_ridge", r_grid[between][np.argmax(V[between])])
+glue("tc_ridge", ridge)
 glue("tc_escape_time", np.exp(barrier))
 glue("flow_K", flow_phases)
 glue("flow_time", flow_phases * h_euclid)
 glue("tc_jump_cost", jump_cost)
 glue("tc_jump_share", 1 / (1 + np.exp(jump_cost)))
-print(f"V = -log nu rises by {barrier:.1f} nats from the inner circle to the ridge at radius "
-      f"{r_grid[between][np.argmax(V[between])]:.2f}; exp of it: {np.exp(barrier):.1e}; time covered by the "
-      f"{flow_phases} steps: {flow_phases * h_euclid:g}")
+print(f"V = -log nu rises by {barrier:.1f} nats from the inner circle to the "
+      f"ridge at radius {ridge:.2f}; exp of it: {np.exp(barrier):.1e}; time "
+      f"covered by the {flow_phases} steps: {flow_phases * h_euclid:g}")
 
 # %% [markdown]
 # ## Cost against the number of steps
@@ -421,23 +491,33 @@ print(f"V = -log nu rises by {barrier:.1f} nats from the inner circle to the rid
 # load on them.
 
 # %%
-glue("cost_K", cost_K)
-cost_cfg = replace(TOY_PRESETS["25gaussian"], phases=cost_K, iterations=cost_iterations, hidden=cost_hidden,
-                   eval_samples=200, keep_points=0, sample_repeats=5)
+cost_cfg = replace(
+    TOY_PRESETS["25gaussian"], phases=cost_K, iterations=cost_iterations,
+    hidden=cost_hidden, eval_samples=200, keep_points=0, sample_repeats=5)
 cost_runs = {"sjko": [], "naive": []}
 for rep in range(cost_repeats):
     order = ("sjko", "naive") if rep % 2 == 0 else ("naive", "sjko")
     for scheme in order:
-        cost_runs[scheme].append(train_sjko_toy(replace(cost_cfg, scheme=scheme, seed=seed + rep), progress=False))
-for scheme, runs in cost_runs.items():
-    print(f"{scheme:>5}: " + ", ".join(f"{r.seconds:.1f} s" for r in runs)
-          + f" (wall) for {cost_K} phases of {cost_iterations} iterations")
+        cfg = replace(cost_cfg, scheme=scheme, seed=seed + rep)
+        cost_runs[scheme].append(train_sjko_toy(cfg, progress=False))
+
+# %% tags=["hide-input"]
+glue("cost_K", cost_K)
 k_all = np.arange(cost_K)
+n_steps = k_all + 1
+runs_header = [f"run {rep}" for rep in range(cost_repeats)]
+colors = {"sjko": "tab:blue", "naive": "tab:red"}
+labels = {"sjko": "S-JKO (one generator)", "naive": "naive (one map per step)"}
+names = {"sjko": "S-JKO", "naive": "naive"}
 
 
 def per_phase(run, key):
     return np.array([getattr(p, key) for p in run.phases])
 
+
+show_table([f"wall time of {cost_K} phases (s)", *runs_header],
+           [[names[scheme], *[r.seconds for r in runs]] for scheme, runs in cost_runs.items()],
+           {i + 1: ".1f" for i in range(cost_repeats)})
 
 # %% [markdown]
 # **(i) Forward calls per iteration**, counted: three for S-JKO from phase 1 on (two in phase 0, where the old map is
@@ -445,14 +525,21 @@ def per_phase(run, key):
 
 # %%
 for scheme, runs in cost_runs.items():
+    if scheme == "sjko":
+        expected = np.r_[2, np.full(cost_K - 1, 3)]  # phases 0, 1, 2, ...
+    else:
+        expected = k_all + 2
     for run in runs:
         counted = per_phase(run, "forwards_per_iteration")
-        expected = np.r_[2, np.full(cost_K - 1, 3)] if scheme == "sjko" else k_all + 2
         assert np.array_equal(counted, expected), (scheme, counted)
-        assert run.forwards == cost_iterations * expected.sum(), (scheme, run.forwards)
-    counted = per_phase(runs[0], "forwards_per_iteration").astype(int)
-    print(f"{scheme:>5}: forwards per iteration in phases 0-5: {counted[:6].tolist()}, in phase {cost_K - 1}: "
-          f"{counted[-1]}; in all {cost_K} phases: {runs[0].forwards:,}")
+        assert run.forwards == cost_iterations * expected.sum(), scheme
+
+# %% tags=["hide-input"]
+show_table(["generator forwards", "per iteration, phases 0–5", f"per iteration, phase {cost_K - 1}",
+            f"in all {cost_K} phases"],
+           [[names[scheme], ", ".join(str(int(x)) for x in per_phase(runs[0], "forwards_per_iteration")[:6]),
+             int(per_phase(runs[0], "forwards_per_iteration")[-1]), runs[0].forwards]
+            for scheme, runs in cost_runs.items()], {3: ","})
 
 # %% [markdown]
 # **(ii) Drawing one batch of $\mu_n$** ($n=k+1$ steps): one forward of the map for S-JKO, $n$ for the naive
@@ -460,7 +547,7 @@ for scheme, runs in cost_runs.items():
 # slope against $n$ should be near 0 and near 1.
 
 
-# %%
+# %% tags=["hide-input"]
 def count_map_forwards(run, phase):
     """Forward calls of toy maps while `sample` draws one batch of mu_(phase+1) from `run`."""
     calls = []
@@ -481,51 +568,69 @@ def loglog_slope(x, y):
     return np.polyfit(np.log(x), np.log(y), 1)[0]
 
 
-n_steps = k_all + 1
+# %%
+sample_forwards = {}
 for scheme, runs in cost_runs.items():
     counted = np.array([count_map_forwards(runs[0], k) for k in k_all])
-    assert np.array_equal(counted, np.ones(cost_K) if scheme == "sjko" else n_steps), (scheme, counted)
-    print(f"{scheme:>5}: map forwards to draw a batch of mu_1, mu_2, ..., mu_{cost_K}: {counted[:4].tolist()} ... "
-          f"{counted[-1]}")
+    expected = np.ones(cost_K) if scheme == "sjko" else n_steps
+    assert np.array_equal(counted, expected), (scheme, counted)
+    sample_forwards[scheme] = counted
+
+# %% tags=["hide-input"]
 sample_slopes, sample_ms = {}, {}
 for scheme, runs in cost_runs.items():
     sample_slopes[scheme] = {key: [loglog_slope(n_steps, per_phase(r, key)) for r in runs]
                              for key in ("sample_cpu_seconds", "sample_seconds")}
     sample_ms[scheme] = 1e3 * np.median([per_phase(r, "sample_cpu_seconds") for r in runs], axis=0)
-    times = 1e3 * np.median([per_phase(r, "sample_seconds") for r in runs], axis=0)
-    print(f"{scheme:>5}: draw 400 points of mu_1, mu_8, mu_{cost_K}: {times[0]:.2f}, "
-          f"{times[min(7, cost_K - 1)]:.2f}, {times[-1]:.2f} ms (wall); log-log slope per run: CPU "
-          + ", ".join(f"{x:.2f}" for x in sample_slopes[scheme]["sample_cpu_seconds"]) + "; wall "
-          + ", ".join(f"{x:.2f}" for x in sample_slopes[scheme]["sample_seconds"]))
 glue("sjko_sample_ms", np.median(sample_ms["sjko"]))
 glue("naive_sample_ms_last", sample_ms["naive"][-1])
 glue("sjko_sample_slope", np.median(sample_slopes["sjko"]["sample_cpu_seconds"]))
 glue("naive_sample_slope", np.median(sample_slopes["naive"]["sample_cpu_seconds"]))
+picked = sorted({0, min(7, cost_K - 1), cost_K - 1})
+show_table(["drawing a batch", "map forwards, " + ", ".join(f"$\\mu_{{{k + 1}}}$" for k in picked),
+            "CPU time (ms), " + ", ".join(f"$\\mu_{{{k + 1}}}$" for k in picked),
+            "log-log slope per run, CPU", "log-log slope per run, wall"],
+           [[names[scheme], ", ".join(str(int(sample_forwards[scheme][k])) for k in picked),
+             ", ".join(f"{sample_ms[scheme][k]:.2f}" for k in picked),
+             ", ".join(f"{x:.2f}" for x in sample_slopes[scheme]["sample_cpu_seconds"]),
+             ", ".join(f"{x:.2f}" for x in sample_slopes[scheme]["sample_seconds"])] for scheme in cost_runs])
+
+fig, ax = plt.subplots(figsize=(8, 4.8))
+for scheme, runs in cost_runs.items():
+    for key, style in (("sample_seconds", "o-"), ("sample_cpu_seconds", "x:")):
+        ax.plot(n_steps, 1e3 * np.median([per_phase(r, key) for r in runs], axis=0), style, ms=4,
+                color=colors[scheme], label=f"{labels[scheme]}, {'wall' if key == 'sample_seconds' else 'CPU'}")
+ax.set_xscale("log")
+ax.set_yscale("log")
+ax.set_xlabel("steps n")
+ax.set_ylabel("time to draw 400 points of $\\mu_n$ (ms)")
+ax.legend(loc="upper left")
+fig.tight_layout()
+plt.show()
 
 # %% [markdown]
 # **(iii) Training time per phase** against $k$, with a least-squares line $t_k=a+sk$ per run; the slope is given
 # relative to the fitted time of phase 0, $a$, with its 95% interval from the fit's standard error ($t$ quantile,
 # $K-2$ degrees of freedom). By the counts of (i), S-JKO's slope should be near zero and the naive one positive.
-# The prose quotes the CPU-time fits; wall time also counts the time other jobs take from the core, and is printed
+# The prose quotes the CPU-time fits; wall time also counts the time other jobs take from the core, and is given
 # beside them.
 
-# %%
-from scipy import stats
-
+# %% tags=["hide-input"]
 t_q = stats.t.ppf(0.975, cost_K - 2)
-fits = {"train_seconds": {}, "train_cpu_seconds": {}}
+fits = {"train_cpu_seconds": {}, "train_seconds": {}}
+clock = {"train_cpu_seconds": "CPU", "train_seconds": "wall"}
+slope_rows = []
 for key, by_scheme in fits.items():
     for scheme, runs in cost_runs.items():
         by_scheme[scheme] = []
-        for run in runs:
+        for rep, run in enumerate(runs):
             t = per_phase(run, key)
             (s, a), cov = np.polyfit(k_all, t, 1, cov=True)
             se = np.sqrt(cov[0, 0])
-            by_scheme[scheme].append(dict(a=a, s=s, rel=s / a, lo=(s - t_q * se) / a, hi=(s + t_q * se) / a, t=t))
-        for f in by_scheme[scheme]:
-            print(f"{'wall' if key == 'train_seconds' else 'CPU':>4} {scheme:>5}: phase 0 {f['a']:.3f} s, slope "
-                  f"{100 * f['rel']:+.2f}% of it per phase (95% interval {100 * f['lo']:+.2f}% to "
-                  f"{100 * f['hi']:+.2f}%)")
+            f = dict(a=a, s=s, rel=s / a, lo=(s - t_q * se) / a, hi=(s + t_q * se) / a, t=t)
+            by_scheme[scheme].append(f)
+            slope_rows.append([clock[key], names[scheme], rep, f["a"], f"{100 * f['rel']:+.2f}%",
+                               f"{100 * f['lo']:+.2f}% to {100 * f['hi']:+.2f}%"])
 for scheme in cost_runs:
     rel = [f["rel"] for f in fits["train_cpu_seconds"][scheme]]
     glue(f"{scheme}_phase_slope", np.median(rel))
@@ -534,16 +639,30 @@ for scheme in cost_runs:
 phase0_cpu = [r.phases[0].train_cpu_seconds for runs in cost_runs.values() for r in runs]
 glue("phase0_cpu_min", min(phase0_cpu))
 glue("phase0_cpu_max", max(phase0_cpu))
+show_table(["time", "scheme", "run", "phase 0 (s)", "slope per phase", "95% interval"], slope_rows, {3: ".3f"})
+
+fig, ax = plt.subplots(figsize=(8, 4.8))
+for scheme in cost_runs:
+    for rep, f in enumerate(fits["train_cpu_seconds"][scheme]):
+        ax.plot(k_all, f["t"], "o", ms=4, color=colors[scheme], alpha=0.6,
+                label=f"{labels[scheme]}, one line per run" if rep == 0 else None)
+        ax.plot(k_all, f["a"] + f["s"] * k_all, "-", color=colors[scheme], lw=1)
+ax.set_xlabel("phase k")
+ax.set_ylabel(f"CPU time of the phase's\n{cost_iterations} iterations (s)")
+ax.set_ylim(bottom=0)
+ax.legend(loc="upper left")
+fig.tight_layout()
+plt.show()
 
 # %% [markdown]
 # **Totals.** The training time of $K$ phases is the sum of the first $K$ phase times (the figure shows CPU time, which
-# other jobs disturb far less than wall time; both are printed); the fits $T(K)=aK+bK^2$ are
+# other jobs disturb far less than wall time; the tables give both); the fits $T(K)=aK+bK^2$ are
 # least squares over $K=1,\dots,$`cost_K`, per run. S-JKO's $b$ is noise (its per-phase work is flat, (i)), and a
 # small $b$ of either sign would dominate a ratio extrapolated far out, so the $K$ at which the naive scheme costs
 # ten times S-JKO is computed from the naive quadratic fit and S-JKO's linear fit $T(K)=aK$, and it is
 # *extrapolated*, well beyond the measured range.
 
-# %%
+# %% tags=["hide-input"]
 Ks = np.arange(1, cost_K + 1)
 A = np.stack([Ks, Ks**2], axis=1).astype(float)
 totals, coef, ten_x = {}, {}, {}
@@ -551,22 +670,26 @@ for key in fits:
     totals[key] = {s: [np.cumsum(f["t"]) for f in fits[key][s]] for s in fits[key]}
     coef[key] = {s: [np.linalg.lstsq(A, T, rcond=None)[0] for T in totals[key][s]] for s in totals[key]}
     coef[key]["sjko linear"] = [np.linalg.lstsq(A[:, :1], T, rcond=None)[0] for T in totals[key]["sjko"]]
+    ratios = [T_n[-1] / T_s[-1] for T_n, T_s in zip(totals[key]["naive"], totals[key]["sjko"])]
     ten_x[key] = []
     for rep in range(cost_repeats):
-        (a_s, b_s), (a_n, b_n) = coef[key]["sjko"][rep], coef[key]["naive"][rep]
-        (a_lin,) = coef[key]["sjko linear"][rep]
+        (a_n, b_n), (a_lin,) = coef[key]["naive"][rep], coef[key]["sjko linear"][rep]
         ten_x[key].append((10 * a_lin - a_n) / b_n if b_n > 0 else np.inf)
-        ratio = totals[key]["naive"][rep][-1] / totals[key]["sjko"][rep][-1]
-        print(f"{'wall' if key == 'train_seconds' else 'CPU':>4} run {rep}: S-JKO T(K) = {a_s:.4f} K {b_s:+.6f} K^2 s "
-              f"(linear: {a_lin:.4f} K); naive T(K) = {a_n:.4f} K {b_n:+.6f} K^2 s; naive/S-JKO at K={cost_K}: "
-              f"{ratio:.2f}; 10x at K = {ten_x[key][rep]:.0f} (extrapolated)")
-for key in fits:
-    (a_n, b_n), a_lin = np.median(coef[key]["naive"], axis=0), float(np.median(coef[key]["sjko linear"]))
-    print(f"{'wall' if key == 'train_seconds' else 'CPU':>4}, median of the runs: S-JKO {a_lin:.4f} K s; naive "
-          f"{a_n:.4f} K {b_n:+.6f} K^2 s; 10x at K = {np.median(ten_x[key]):.0f} (extrapolated)")
+    # one column per run and the median of the runs (a median of each row, as the prose quotes them)
+    table = [["S-JKO: $a$ of $aK+bK^2$", *[c[0] for c in coef[key]["sjko"]]],
+             ["S-JKO: $b$ of $aK+bK^2$", *[c[1] for c in coef[key]["sjko"]]],
+             ["S-JKO: $a$ of $aK$", *[c[0] for c in coef[key]["sjko linear"]]],
+             ["naive: $a$ of $aK+bK^2$", *[c[0] for c in coef[key]["naive"]]],
+             ["naive: $b$ of $aK+bK^2$", *[c[1] for c in coef[key]["naive"]]],
+             [f"naive / S-JKO at $K={cost_K}$", *ratios],
+             ["naive costs 10× S-JKO at $K\\approx$ (extrapolated)", *ten_x[key]]]
+    formats = [".4f", "+.6f", ".4f", ".4f", "+.6f", ".2f", ".0f"]
+    show_table([f"{clock[key]} time, $T(K)$ in s", *runs_header, "median"],
+               [[row[0], *[format(x, fmt) for x in row[1:]], format(float(np.median(row[1:])), fmt)]
+                for row, fmt in zip(table, formats)])
 loglog_total = {s: [loglog_slope(Ks[3:], T[3:]) for T in totals["train_cpu_seconds"][s]] for s in cost_runs}
 print(f"log-log slope of the CPU-time total over K = 4..{cost_K}: "
-      + "; ".join(f"{s} " + ", ".join(f"{x:.2f}" for x in v) for s, v in loglog_total.items()))
+      + "; ".join(f"{names[s]} " + ", ".join(f"{x:.2f}" for x in v) for s, v in loglog_total.items()))
 cpu_ratios = [T_n[-1] / T_s[-1] for T_n, T_s in zip(totals["train_cpu_seconds"]["naive"],
                                                     totals["train_cpu_seconds"]["sjko"])]
 (a_n, b_n) = np.median(coef["train_cpu_seconds"]["naive"], axis=0)
@@ -580,36 +703,12 @@ glue("cost_ratio_max", max(cpu_ratios))
 glue("naive_total_slope", np.median(loglog_total["naive"]))
 glue("ten_x_K", np.median(ten_x["train_cpu_seconds"]))
 
-# %%
-fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
-colors = {"sjko": "tab:blue", "naive": "tab:red"}
-labels = {"sjko": "S-JKO (one generator)", "naive": "naive (one map per step)"}
-ax = axes[0]
-for scheme, runs in cost_runs.items():
-    for key, style in (("sample_seconds", "o-"), ("sample_cpu_seconds", "x:")):
-        ax.plot(n_steps, 1e3 * np.median([per_phase(r, key) for r in runs], axis=0), style, ms=3,
-                color=colors[scheme], label=f"{labels[scheme]}, {'wall' if key == 'sample_seconds' else 'CPU'}")
-ax.set_xscale("log")
-ax.set_yscale("log")
-ax.set_xlabel("steps n")
-ax.set_ylabel("time to draw 400 points of $\\mu_n$ (ms)")
-ax.legend(fontsize=7)
-ax = axes[1]
-for scheme in cost_runs:
-    for rep, f in enumerate(fits["train_cpu_seconds"][scheme]):
-        ax.plot(k_all, f["t"], "o", ms=3, color=colors[scheme], alpha=0.6,
-                label=f"{labels[scheme]} (one line per run)" if rep == 0 else None)
-        ax.plot(k_all, f["a"] + f["s"] * k_all, "-", color=colors[scheme], lw=1)
-ax.set_xlabel("phase k")
-ax.set_ylabel(f"CPU time of the phase's {cost_iterations} iterations (s)")
-ax.set_ylim(bottom=0)
-ax.legend(fontsize=7)
-ax = axes[2]
+fig, ax = plt.subplots(figsize=(8, 5.2))
 finite = [x for x in ten_x["train_cpu_seconds"] if np.isfinite(x)]
 K_ext = np.geomspace(1, max(4 * cost_K, 1.5 * max(finite, default=0)), 100)
 for scheme in cost_runs:
     for rep, T in enumerate(totals["train_cpu_seconds"][scheme]):
-        ax.plot(Ks, T, "o", ms=3, color=colors[scheme], alpha=0.6, label=labels[scheme] if rep == 0 else None)
+        ax.plot(Ks, T, "o", ms=4, color=colors[scheme], alpha=0.6, label=labels[scheme] if rep == 0 else None)
     if scheme == "naive":
         a_, b_ = np.median(coef["train_cpu_seconds"][scheme], axis=0)
         label = f"fit {a_:.3f} K {b_:+.5f} K$^2$ (median of runs)"
@@ -622,7 +721,7 @@ ax.set_xscale("log")
 ax.set_yscale("log")
 ax.set_xlabel("number of steps K (measured up to the grey line)")
 ax.set_ylabel("CPU time of K training phases (s)")
-ax.legend(fontsize=7)
+ax.legend(loc="upper left")
 fig.tight_layout()
 plt.show()
 

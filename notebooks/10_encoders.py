@@ -117,7 +117,7 @@ n_eval = 1000  # samples per proxy FID
 check_networks = True  # assert the claims about trained networks (they hold at these defaults for seeds 0-2)
 data_root = "../_build/uotm-data"  # cache of the digits classifier (shared with chapter 7)
 
-# %%
+# %% tags=["hide-input"]
 import warnings
 
 import matplotlib.pyplot as plt
@@ -130,7 +130,7 @@ warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notic
 warnings.filterwarnings("ignore", category=LinAlgWarning)  # a singular covariance in a Fréchet distance
 
 from uotm import metrics
-from uotm.book import Claims, glue
+from uotm.book import Claims, glue, show_table
 from uotm.data.images import make_dataset, to_signed
 from uotm.data.toy import make_distribution
 from uotm.plots import image_grid
@@ -159,7 +159,7 @@ rng = np.random.default_rng(seed)
 # matrix product, which a CPU may round differently in the last bits, so bit equality would count some collapsed
 # pairs as two atoms. `uotm.wae.pushforward` merges
 # images that agree to {glue:text}`merge_rtol:.0e` times the scale of the points (their largest coordinate in
-# absolute value); the cell below prints how far that threshold is from the differences that occur.
+# absolute value); the line below the table says how far that threshold is from the differences that occur.
 
 # %%
 rows, spread, separation = [], 0.0, np.inf
@@ -176,28 +176,33 @@ rows = np.array(rows)
 m_atoms, collapsed, pushed, rel = rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 6]
 injective = pushed == m_atoms
 n_test = int((~injective).sum())
-max_rel = glue("max_rel_noninjective", rel[~injective].max() if n_test else 0.0)
-max_rel_same = glue("max_rel_injective", rel[injective].max() if injective.any() else 0.0)
+max_rel = rel[~injective].max() if n_test else 0.0
+max_rel_same = rel[injective].max() if injective.any() else 0.0
+# every collapsed pair is merged and nothing else is: m - collapse images
+assert np.array_equal(pushed, m_atoms - collapsed), \
+    rows[pushed != m_atoms - collapsed]
+assert n_test == n_problems // 2
+# no image is near the threshold
+assert spread < 1e-3 * MERGE_RTOL and separation > 1e3 * MERGE_RTOL
+assert max_rel < 1e-6
+assert max_rel_same < 1e-9
+
+# %% tags=["hide-input"]
+max_rel = glue("max_rel_noninjective", max_rel)
+max_rel_same = glue("max_rel_injective", max_rel_same)
 glue("n_noninjective", n_test)
 glue("n_injective", int(injective.sum()))
-glue("atoms_kept", np.mean(pushed[~injective] / m_atoms[~injective]) if n_test else np.nan)
+atoms_kept = glue("atoms_kept", np.mean(pushed[~injective] / m_atoms[~injective]) if n_test else np.nan)
 glue("merge_rtol", MERGE_RTOL)
 glue("merge_spread", spread)
 glue("merge_separation", separation)
-print(f"{n_problems} problems. The theorem's test: {n_test} with a non-injective decoder (G#P_Z has "
-      f"{np.mean(pushed[~injective] / m_atoms[~injective]) if n_test else np.nan:.2f} of P_Z's atoms on average), "
-      f"largest relative gap "
-      f"|W_c(P_X, G#P_Z) - inf_Q E c(X, G(Z))| / W_c = {max_rel:.1e}")
-print(f"sanity check of the solver: {int(injective.sum())} with an injective decoder (one linear program on both "
-      f"sides), largest relative gap {max_rel_same:.1e}")
-print(f"merging: images of collapsed pairs differ by at most {spread:.1e} of the points' scale, distinct images by at "
-      f"least {separation:.1e}; the tolerance is {MERGE_RTOL:.0e}")
-# every collapsed pair is merged and nothing else is: m - collapse images exactly
-assert np.array_equal(pushed, m_atoms - collapsed), rows[pushed != m_atoms - collapsed]
-assert n_test == n_problems // 2
-assert spread < 1e-3 * MERGE_RTOL and separation > 1e3 * MERGE_RTOL  # no image is near the threshold
-assert max_rel < 1e-6
-assert max_rel_same < 1e-9
+show_table(["decoder $G$", "problems", "largest relative gap of the two sides"],
+           [[f"non-injective, the theorem's test ($G_\\sharp P_Z$ keeps {atoms_kept:.0%} of $P_Z$'s atoms)", n_test,
+             max_rel],
+            ["injective, a check of the solver (one linear program twice)", int(injective.sum()), max_rel_same]],
+           {2: ".1e"})
+print(f"Merging: the images of collapsed pairs differ by at most {spread:.1e} of the points' scale, distinct images "
+      f"by at least {separation:.1e}; the tolerance is {MERGE_RTOL:.0e}.")
 
 # %% [markdown]
 # On the {glue:text}`n_noninjective` problems whose decoder is not injective, where $G_\#P_Z$ keeps on average
@@ -218,43 +223,59 @@ assert max_rel_same < 1e-9
 #   none goes below $W_c$.
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
 illustration = {}
-for ax, collapse in zip(axes[:2], (0, 10)):
-    x, z, a, b, g = random_vegan_problem(30, 30, seed + 10 ** 4 + collapse, collapse=collapse)
+for collapse in (0, 10):
+    x, z, a, b, g = random_vegan_problem(30, 30, seed + 10 ** 4 + collapse,
+                                         collapse=collapse)
     check = vegan_sides(x, z, g, a, b)
     nearest = float(a @ check.cost.min(1))
-    admissible = np.array([float((ot.emd(a, b, rng.random((30, 30))) * check.cost).sum())
-                           for _ in range(n_couplings)] + [float(a @ check.cost @ b)])
-    q_z = np.bincount(check.cost.argmin(1), weights=a, minlength=30)  # the nearest-atom encoder's aggregate
-    illustration[collapse] = dict(w=check.w_data, nearest=nearest, admissible=admissible,
-                                  tv=0.5 * np.abs(q_z - b).sum(), atoms=check.n_pushed_atoms)
-    ax.hist(admissible, bins=50, color="tab:blue", alpha=0.7, label=r"random encoders with $Q_Z=P_Z$")
-    ax.axvline(check.w_data, color="k", lw=2, label=r"$W_c(P_X,G_{\sharp}P_Z)$ (both sides)")
-    ax.axvline(nearest, color="tab:red", lw=2, ls="--", label="nearest-atom encoder")
-    ax.set_xlabel(r"$\mathbb{E}\,c(X,G(Z))$")
-    ax.set_title(f"{'injective' if not collapse else 'non-injective'} G: 30 data atoms, 30 latent atoms, "
-                 f"{check.n_pushed_atoms} images", fontsize=9)
-    ax.legend(fontsize=7)
-axes[2].loglog(rows[injective, 4], rows[injective, 5], "o", ms=3, label="injective G (one program twice)")
-axes[2].loglog(rows[~injective, 4], rows[~injective, 5], "x", ms=4, label="non-injective G")
-lims = [rows[:, 4:6].min() * 0.8, rows[:, 4:6].max() * 1.2]
-axes[2].plot(lims, lims, "k-", lw=0.7)
-axes[2].set_xlabel(r"$W_c(P_X,G_{\sharp}P_Z)$ (OT in data space)")
-axes[2].set_ylabel(r"$\inf_{Q_Z=P_Z}\mathbb{E}\,c(X,G(Z))$ (OT to the latent atoms)")
-axes[2].set_title(f"{n_problems} problems; non-injective G: largest relative gap {max_rel:.0e}", fontsize=9)
-axes[2].legend(fontsize=8)
-fig.tight_layout()
-plt.show()
+    # random vertices of the couplings of a and b, and the independent one
+    admissible = np.array(
+        [float((ot.emd(a, b, rng.random((30, 30))) * check.cost).sum())
+         for _ in range(n_couplings)] + [float(a @ check.cost @ b)])
+    # the nearest-atom encoder's aggregate Q_Z
+    q_z = np.bincount(check.cost.argmin(1), weights=a, minlength=30)
+    illustration[collapse] = dict(
+        w=check.w_data, nearest=nearest, admissible=admissible,
+        tv=0.5 * np.abs(q_z - b).sum(), atoms=check.n_pushed_atoms)
 for collapse, r in illustration.items():
-    print(f"{'non-injective' if collapse else 'injective':>13} G ({r['atoms']} images): W_c = {r['w']:.4f}; "
-          f"random admissible encoders {r['admissible'].min():.4f} to {r['admissible'].max():.4f}; nearest-atom "
-          f"encoder {r['nearest']:.4f}, whose Q_Z is {r['tv']:.2f} from P_Z in total variation")
     assert r["admissible"].min() >= r["w"] * (1 - 1e-9)
     assert r["nearest"] < 0.9 * r["w"] and r["tv"] > 0.1
 
+# %% tags=["hide-input"]
+show_table(["decoder $G$ (30 data atoms, 30 latent atoms)", "$W_c(P_X,G_\\sharp P_Z)$",
+            "random admissible encoders", "nearest-atom encoder", "its $Q_Z$ from $P_Z$ (total variation)"],
+           [[f"{'non-injective' if collapse else 'injective'}, {r['atoms']} images", r["w"],
+             f"{r['admissible'].min():.4f} to {r['admissible'].max():.4f}", r["nearest"], r["tv"]]
+            for collapse, r in illustration.items()],
+           {1: ".4f", 3: ".4f", 4: ".2f"})
+
+fig, axes = plt.subplots(len(illustration), 1, figsize=(8, 3.3 * len(illustration)), squeeze=False)
+for ax, (collapse, r) in zip(axes[:, 0], illustration.items()):
+    ax.hist(r["admissible"], bins=50, color="tab:blue", alpha=0.7, label=r"random encoders with $Q_Z=P_Z$")
+    ax.axvline(r["w"], color="k", lw=2, label=r"$W_c(P_X,G_{\sharp}P_Z)$ (both sides)")
+    ax.axvline(r["nearest"], color="tab:red", lw=2, ls="--", label="nearest-atom encoder")
+    ax.set_title(f"{'non-injective' if collapse else 'injective'} G: {r['atoms']} images of 30 latent atoms")
+    ax.set_ylabel("encoders")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+axes[-1, 0].set_xlabel(r"$\mathbb{E}\,c(X,G(Z))$")
+fig.tight_layout()
+plt.show()
+
+fig, ax = plt.subplots(figsize=(7, 5))
+ax.loglog(rows[injective, 4], rows[injective, 5], "o", ms=4, label="injective G (one program twice)")
+ax.loglog(rows[~injective, 4], rows[~injective, 5], "x", ms=5, label="non-injective G")
+lims = [rows[:, 4:6].min() * 0.8, rows[:, 4:6].max() * 1.2]
+ax.plot(lims, lims, "k-", lw=0.7)
+ax.set_xlabel(r"$W_c(P_X,G_{\sharp}P_Z)$ (OT in data space)")
+ax.set_ylabel(r"$\inf_{Q_Z=P_Z}\mathbb{E}\,c(X,G(Z))$" + "\n(OT to the latent atoms)")
+ax.set_title(f"{n_problems} problems; non-injective G: largest relative gap {max_rel:.0e}")
+ax.legend(loc="upper left")
+fig.tight_layout()
+plt.show()
+
 # %% [markdown]
-# The penalty of {eq}`eq-wae` exists to stop the left-hand figure's red line: without it the encoder buys a lower
+# The penalty of {eq}`eq-wae` exists to stop the histograms' red line: without it the encoder buys a lower
 # reconstruction cost with an aggregate that is no longer the prior, and the decoder is then sampled where it was not
 # trained.
 #
@@ -275,14 +296,7 @@ for collapse, r in illustration.items():
 # $\mathbb E\lVert X-G(\mu(X))\rVert^2$ and the MMD between the codes of the fresh data and prior samples say how
 # well each run meets the two terms of {eq}`eq-wae`.
 
-# %%
-toy_configs = {"WAE-MMD": WAEConfig(data=toy_data, steps=toy_steps, lam=toy_lam, num_data=num_data, batch_size=256,
-                                    seed=seed),
-               "auto-encoder (lambda=0)": WAEConfig(data=toy_data, steps=toy_steps, lam=0.0, num_data=num_data,
-                                                    batch_size=256, seed=seed)}
-if run_gan:
-    toy_configs["WAE-GAN"] = WAEConfig(data=toy_data, steps=toy_steps, lam=toy_lam, num_data=num_data,
-                                       batch_size=256, seed=seed, penalty="gan", encoder="gaussian")
+# %% tags=["hide-input"]
 law = make_distribution(toy_data)
 test = law.sample(n_w2, torch.Generator().manual_seed(seed + 1)).numpy().astype(np.float64)
 floor_sample = law.sample(n_w2, torch.Generator().manual_seed(seed + 2)).numpy().astype(np.float64)
@@ -295,55 +309,89 @@ def w2(p: np.ndarray, q: np.ndarray) -> float:
     return float(np.sqrt(ot.emd2([], [], ot.dist(p, q), numItermax=10 ** 7)))
 
 
-toy_runs, toy_scores = {}, {}
+# %%
+common = dict(data=toy_data, steps=toy_steps, num_data=num_data,
+              batch_size=256, seed=seed)
+toy_configs = {"WAE-MMD": WAEConfig(lam=toy_lam, **common),
+               "auto-encoder (lambda=0)": WAEConfig(lam=0.0, **common)}
+if run_gan:
+    toy_configs["WAE-GAN"] = WAEConfig(lam=toy_lam, penalty="gan",
+                                       encoder="gaussian", **common)
+toy_runs = {}
 for name, cfg in toy_configs.items():
     run = train_wae(cfg, progress=False)
     samples = run.sample(n_w2, seed=seed + 4).double().numpy()
     codes = run.encode(test).double()
     toy_runs[name] = (run, samples, codes.numpy())
+
+# %% tags=["hide-input"]
+toy_scores = {}
+for name, (run, samples, codes) in toy_runs.items():
     toy_scores[name] = {"W2": w2(samples, test),
                         "recon": float(squared_error(torch.as_tensor(test), run.reconstruct(test).double()).mean()),
-                        "mmd": float(mmd_imq(codes, prior)), "seconds": run.seconds}
+                        "mmd": float(mmd_imq(torch.as_tensor(codes), prior)), "seconds": run.seconds}
 toy_scores["data (fresh sample)"] = {"W2": w2(floor_sample, test)}
 toy_scores["fitted Gaussian"] = {"W2": w2(gauss_sample, test)}
-print(f"{'':<26}{'W2 to data':>11}{'recon':>10}{'MMD(Q_Z,P_Z)':>14}{'train s':>9}")
-for name, s in toy_scores.items():
-    extra = (f"{s['recon']:>10.4f}{s['mmd']:>14.4f}{s['seconds']:>9.1f}" if "recon" in s else "")
-    print(f"{name:<26}{s['W2']:>11.3f}{extra}")
-print(f"data variance (trace of the covariance): {np.trace(np.cov(test.T)):.2f}")
+show_table(["", "$W_2$ to the data", "reconstruction error", "MMD$(Q_Z,P_Z)$", "training time (s)"],
+           [[name, sc["W2"], *((sc["recon"], sc["mmd"], sc["seconds"]) if "recon" in sc else ("", "", ""))]
+            for name, sc in toy_scores.items()],
+           {1: ".3f", 2: ".4f", 3: ".4f", 4: ".1f"})
+print(f"Data variance (trace of the covariance): {np.trace(np.cov(test.T)):.2f}.")
 
-# %%
-fig, axes = plt.subplots(2, len(toy_runs) + 1, figsize=(4 * (len(toy_runs) + 1), 7.6))
-lim = 1.25 * np.abs(test).max()
-axes[0, 0].scatter(test[:, 0], test[:, 1], s=2, c="tab:orange", alpha=0.5, label="data")
-axes[0, 0].scatter(gauss_sample[:, 0], gauss_sample[:, 1], s=2, c="tab:gray", alpha=0.4, label="fitted Gaussian")
-axes[0, 0].set_title(f"data; fitted Gaussian (W2 {toy_scores['fitted Gaussian']['W2']:.2f})", fontsize=9)
-axes[0, 0].legend(fontsize=7, markerscale=4)
+# %% [markdown]
+# The samples $G(Z)$ of each run (blue) over the data (orange), and the data beside the Gaussian fitted to it:
+
+# %% tags=["hide-input"]
 theta = np.linspace(0, 2 * np.pi, 200)
-for r in (1, 2, 3):
-    axes[1, 0].plot(r * np.cos(theta), r * np.sin(theta), "k-", lw=0.5, alpha=0.5)
-axes[1, 0].scatter(prior[:, 0], prior[:, 1], s=2, c="tab:gray", alpha=0.5)
-axes[1, 0].set_title("prior samples $N(0,I_2)$ (circles: radii 1, 2, 3)", fontsize=9)
-for j, (name, (run, samples, codes)) in enumerate(toy_runs.items(), start=1):
-    axes[0, j].scatter(test[:, 0], test[:, 1], s=2, c="tab:orange", alpha=0.25)
-    axes[0, j].scatter(samples[:, 0], samples[:, 1], s=2, c="tab:blue", alpha=0.5)
-    axes[0, j].set_title(f"{name}: samples G(Z) (W2 {toy_scores[name]['W2']:.2f})", fontsize=9)
-    for r in (1, 2, 3):
-        axes[1, j].plot(r * np.cos(theta), r * np.sin(theta), "k-", lw=0.5, alpha=0.5)
-    axes[1, j].scatter(codes[:, 0], codes[:, 1], s=2, c=np.arctan2(test[:, 1], test[:, 0]), cmap="hsv", alpha=0.6)
-    axes[1, j].set_title(f"{name}: codes of the data (MMD {toy_scores[name]['mmd']:.3f})", fontsize=9)
-for ax in axes[0]:
+n_panels = len(toy_runs) + 1
+ncols = 2
+nrows = -(-n_panels // ncols)
+lim = 1.25 * np.abs(test).max()
+fig, axes = plt.subplots(nrows, ncols, figsize=(8, 4.1 * nrows), squeeze=False)
+axes = axes.ravel()
+axes[0].scatter(test[:, 0], test[:, 1], s=2, c="tab:orange", alpha=0.5, label="data")
+axes[0].scatter(gauss_sample[:, 0], gauss_sample[:, 1], s=2, c="tab:gray", alpha=0.4, label="fitted Gaussian")
+axes[0].set_title(f"fitted Gaussian: W2 {toy_scores['fitted Gaussian']['W2']:.2f}")
+axes[0].legend(loc="lower left", markerscale=4)
+for ax, (name, (run, samples, codes)) in zip(axes[1:], toy_runs.items()):
+    ax.scatter(test[:, 0], test[:, 1], s=2, c="tab:orange", alpha=0.25)
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, c="tab:blue", alpha=0.5)
+    ax.set_title(f"{name}: W2 {toy_scores[name]['W2']:.2f}")
+for ax in axes[:n_panels]:
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
     ax.set_aspect("equal")
-for ax in axes[1]:
+for ax in axes[n_panels:]:
+    ax.set_axis_off()
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The codes $\mu(x)$ of the data under each run's encoder, coloured by the angle of the data point, beside samples of
+# the prior $N(0,I_2)$ (circles: radii 1, 2 and 3):
+
+# %% tags=["hide-input"]
+fig, axes = plt.subplots(nrows, ncols, figsize=(8, 4.1 * nrows), squeeze=False)
+axes = axes.ravel()
+for ax in axes[:n_panels]:
+    for r in (1, 2, 3):
+        ax.plot(r * np.cos(theta), r * np.sin(theta), "k-", lw=0.5, alpha=0.5)
+axes[0].scatter(prior[:, 0], prior[:, 1], s=2, c="tab:gray", alpha=0.5)
+axes[0].set_title("prior samples $N(0,I_2)$")
+for ax, (name, (run, samples, codes)) in zip(axes[1:], toy_runs.items()):
+    ax.scatter(codes[:, 0], codes[:, 1], s=2, c=np.arctan2(test[:, 1], test[:, 0]), cmap="hsv", alpha=0.6)
+    ax.set_title(f"{name}: MMD {toy_scores[name]['mmd']:.3f}")
+for ax in axes[:n_panels]:
     ax.set_aspect("equal")
     if not ax.get_xlim()[1] - ax.get_xlim()[0] > 8:
         ax.set_xlim(-4, 4)
         ax.set_ylim(-4, 4)
+for ax in axes[n_panels:]:
+    ax.set_axis_off()
 fig.tight_layout()
 plt.show()
 
+# %% tags=["hide-input"]
 wae, ae = toy_scores["WAE-MMD"], toy_scores["auto-encoder (lambda=0)"]
 gauss_w2, floor_w2 = toy_scores["fitted Gaussian"]["W2"], toy_scores["data (fresh sample)"]["W2"]
 variance = np.trace(np.cov(test.T))
@@ -353,6 +401,8 @@ for key, value in {"wae_w2": wae["W2"], "gauss_w2": gauss_w2, "floor_w2": floor_
                    "wae_w2_sq": wae["W2"] ** 2, "wae_excess_w2_sq": wae["W2"] ** 2 - floor_w2 ** 2,
                    "ae_code_radius": ae_radius, "toy_variance": variance}.items():
     glue(key, value)
+
+# %%
 claims.below("wae_w2_over_gaussian", wae["W2"] / gauss_w2, 0.75,
              "the WAE-MMD's W2 to the data is under 3/4 of the fitted Gaussian's")
 claims.below("wae_w2_over_ae", wae["W2"] / ae["W2"], 1.0, "the WAE-MMD's samples are closer to the data than the "
@@ -374,8 +424,8 @@ else:
     glue("gan_mmd", float("nan"))
 
 # %% [markdown]
-# **What the runs show.** The WAE-MMD's codes fill the prior's disc (bottom row, coloured by the angle of the data
-# point): each mode becomes a wedge from the centre outwards, and together the wedges cover $N(0,I_2)$ (MMD
+# **What the runs show.** The WAE-MMD's codes fill the prior's disc (the second figure, coloured by the angle of the
+# data point): each mode becomes a wedge from the centre outwards, and together the wedges cover $N(0,I_2)$ (MMD
 # {glue:text}`wae_mmd:.3f` in this run). Its samples follow the circle through the modes, with part of the mass on
 # the circle between neighbouring modes: a continuous decoder cannot cut $N(0,I_2)$ into eight pieces without
 # sending the prior's mass between the wedges through the gaps. In $W_2$ it ends well under the fitted Gaussian's
@@ -404,7 +454,7 @@ else:
 # bounds that hold at seeds 0, 1 and 2 with a margin (`python ci/seeds.py 10_encoders` measures them): the WAE-MMD's
 # $W_2$ under 3/4 of the fitted Gaussian's and under the auto-encoder's, its MMD under a fifth of the
 # auto-encoder's, its reconstruction error under 1% of the data's variance ({glue:text}`toy_variance:.2f`) and under
-# half its excess $W_2^2$, and the WAE-GAN's $W_2$ under the Gaussian's. The shapes in the figure (wedges, islands,
+# half its excess $W_2^2$, and the WAE-GAN's $W_2$ under the Gaussian's. The shapes in the figures (wedges, islands,
 # a thin line) are what those three seeds show; the numbers in this paragraph are this run's.
 
 # %% [markdown]
@@ -423,13 +473,19 @@ else:
 #   digits, beside that of as many samples of the Gaussian fitted to the training pixels (chapter 7's yardstick,
 #   which the WAE must beat) and that of the held-out digits (the floor).
 
-# %%
+# %% tags=["hide-input"]
 classifier, accuracy, _ = metrics.digits_classifier(data_root)
 base = preset("digits", data_root=data_root)
 train_digits, held_out = make_dataset(base, train=True), make_dataset(base, train=False)
-digits_cfg = WAEConfig(data="digits", z_dim=digits_z_dim, width=digits_width, steps=digits_steps, lam=digits_lam,
-                       batch_size=64, lr=1e-3, data_root=data_root, seed=seed, log_every=max(1, digits_steps // 50))
+
+# %%
+digits_cfg = WAEConfig(
+    data="digits", z_dim=digits_z_dim, width=digits_width, steps=digits_steps,
+    lam=digits_lam, batch_size=64, lr=1e-3, data_root=data_root, seed=seed,
+    log_every=max(1, digits_steps // 50))
 digits_run = train_wae(digits_cfg, progress=False)
+
+# %% tags=["hide-input"]
 x_held = to_signed(held_out.images)
 recon = digits_run.reconstruct(x_held)
 with torch.no_grad():
@@ -458,41 +514,51 @@ with torch.no_grad():
     codes = digits_run.encode(to_signed(train_digits.images)).double()
 mmd_digits = float(mmd_imq(codes[:500], torch.randn(500, digits_z_dim, dtype=torch.float64,
                                                    generator=torch.Generator().manual_seed(seed + 6))))
-print(f"training: {digits_steps} steps in {digits_run.seconds:.0f} s")
-print(f"reconstruction error (sum over 256 pixels): training {recon_train:.2f}, held-out {recon_held:.2f}; "
-      f"MMD(Q_Z, P_Z) on 500 codes {mmd_digits:.4f}")
-print(f"held-out reconstructions labelled as their input: {100 * agreement:.1f}% (classifier on the real held-out "
-      f"digits: {100 * accuracy:.1f}%)")
-for name, value in fid.items():
-    n_img = len(held_out) if "held-out" in name else n_eval
-    print(f"proxy FID, {name:<32} (n={n_img:>4}) {value:7.2f}")
+show_table(["digits", "value"],
+           [["training", f"{digits_steps:,} steps in {digits_run.seconds:.0f} s"],
+            ["reconstruction error (sum over 256 pixels), training", f"{recon_train:.2f}"],
+            ["reconstruction error, held-out", f"{recon_held:.2f}"],
+            ["MMD$(Q_Z,P_Z)$ on 500 codes", f"{mmd_digits:.4f}"],
+            ["held-out reconstructions labelled as their input", f"{100 * agreement:.1f}%"],
+            ["the classifier's accuracy on the real held-out digits", f"{100 * accuracy:.1f}%"],
+            *[[f"proxy FID, {name} ({len(held_out) if 'held-out' in name else n_eval} images)", f"{value:.2f}"]
+              for name, value in fid.items()]])
 
-# %%
+# %% [markdown]
+# Held-out digits (rows 1 and 3) and their reconstructions (rows 2 and 4); samples $G(Z)$, $Z\sim N(0,I)$, of the
+# WAE; and samples of the pixel Gaussian:
+
+# %% tags=["hide-input"]
 pairs = torch.cat([torch.cat([x_held[k:k + 16], recon[k:k + 16]]) for k in (0, 16)])
-fig, axes = plt.subplots(1, 3, figsize=(16, 3.6), gridspec_kw={"width_ratios": [16, 10, 10]})
-panels = ((pairs, 16, "held-out digits (rows 1, 3) and their reconstructions (2, 4)"),
-          (samples[:40], 10, "WAE samples G(Z), Z ~ N(0, I)"),
+panels = ((pairs, 16, "held-out digits and their reconstructions"),
+          (samples[:40], 10, "WAE samples"),
           (pixel_gaussian(40, seed), 10, "samples of the pixel Gaussian"))
+fig, axes = plt.subplots(3, 1, figsize=(8, 8.4), gridspec_kw={"height_ratios": [1.2, 1, 1]})
 for ax, (images, nrow, title) in zip(axes, panels):
     img = image_grid(images, nrow, border=0.0)  # images in [-1, 1]: a frame of 0 is mid-grey
     ax.imshow(img, cmap="gray", vmin=-1, vmax=1)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title)
     ax.axis("off")
 fig.tight_layout()
 plt.show()
 
-fig, axes = plt.subplots(1, 2, figsize=(10, 3))
+# %% [markdown]
+# The training on the digits: the reconstruction cost per image of each batch, and the batch's MMD estimate (unbiased,
+# so it can be negative):
+
+# %% tags=["hide-input"]
+fig, axes = plt.subplots(2, 1, figsize=(8, 5.6), sharex=True)
 steps_logged = [r["step"] for r in digits_run.metrics]
 axes[0].semilogy(steps_logged, [r["recon"] for r in digits_run.metrics])
-axes[0].set_title("digits: reconstruction cost per image (batch)", fontsize=9)
+axes[0].set_ylabel("reconstruction cost")
 axes[1].plot(steps_logged, [r["penalty"] for r in digits_run.metrics])
 axes[1].axhline(0, color="k", lw=0.5)
-axes[1].set_title("digits: MMD estimate of the batch (unbiased, can be < 0)", fontsize=9)
-for ax in axes:
-    ax.set_xlabel("step")
+axes[1].set_ylabel("MMD estimate")
+axes[1].set_xlabel("step")
 fig.tight_layout()
 plt.show()
 
+# %%
 claims.above("digits_agreement", agreement, 0.85, "held-out reconstructions keep their label for 85% of the digits")
 claims.below("recon_held_over_train", recon_held / recon_train, 1.5, "the held-out reconstruction error is within "
              "1.5 times the training one")
@@ -501,7 +567,9 @@ claims.below("fid_wae_over_gauss", fid["WAE samples"] / fid["pixel Gaussian"], 1
 claims.below("fid_held_out_over_wae", fid["held-out digits"] / fid["WAE samples"], 1.0,
              "the held-out digits have a lower proxy FID than the WAE's samples")
 claims.below("fid_recon_over_wae", fid["WAE reconstructions (held-out)"] / fid["WAE samples"], 1.0,
-             "the reconstructions have a lower proxy FID than the samples")
+             "the reconstructions have a lower proxy FID than the samples");
+
+# %% tags=["hide-input"]
 for key, value in {"digits_agreement_pct": 100 * agreement, "classifier_accuracy_pct": 100 * accuracy,
                    "recon_train": recon_train, "recon_held": recon_held, "mmd_digits": mmd_digits,
                    "fid_wae": fid["WAE samples"], "fid_gauss": fid["pixel Gaussian"],

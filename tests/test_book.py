@@ -119,6 +119,17 @@ def test_the_book_speaks_of_the_method_and_its_own_runs_only():
     assert not found, "anecdotes instead of evidence:\n" + "\n".join(found)
 
 
+OUTSIDE = re.compile(r"SPEC §|\.\./shared|PERFORMANCE\.md|/work/")
+
+
+def test_the_book_cites_nothing_outside_the_repository():
+    """A reader has the repository, the papers and the public code: no page points at a file they do not have."""
+    paths = [ROOT / "README.md", *sorted((ROOT / "book").glob("*.md")), *NOTEBOOKS]
+    found = [f"{p.relative_to(ROOT)}:{k}: {line.strip()[:100]}" for p in paths
+             for k, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1) if OUTSIDE.search(line)]
+    assert not found, "references to files outside the repository:\n" + "\n".join(found)
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_claims_about_networks_are_off_at_ci_size_only_through_check_networks(path):
     """A chapter that trains networks has the parameter check_networks (True by default), and its CI parameters turn
