@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", metavar="NAME", help="chapters (default: every chapter with claims)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--jobs", type=int, default=2, help="chapters run at once (default 2); a chapter's seeds run one at a time")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="chapters run at once (default 2); a chapter's seeds run one at a time")
     parser.add_argument("--cell-timeout", type=int, default=1800)
     parser.add_argument("--table-only", action="store_true",
                         help="run nothing: make the table from the claims recorded by earlier runs")
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     results = {}
 
-    def record(name: str, seed: int, ran: bool, tail: str) -> None:
+    def record(name: str, seed: int, ran: bool, tail: str) -> list[Claim]:
         log = OUT / f"{name}-seed{seed}" / "claims.jsonl"
         claims = read_claims_log(log) if log.exists() else []
         results[(name, seed)] = (ran, tail, claims)
@@ -136,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "table.md").write_text(text + "\n")
     print(text)
-    print(f"{len(names) * len(args.seeds)} runs in {time.perf_counter() - start:.0f} s; {failures} failure(s); table in "
+    done = "recorded runs" if args.table_only else f"runs in {time.perf_counter() - start:.0f} s"
+    print(f"{len(names) * len(args.seeds)} {done}; {failures} failure(s); table in "
           f"{(OUT / 'table.md').relative_to(ROOT)}")
     return 1 if failures else 0
 

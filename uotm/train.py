@@ -564,7 +564,8 @@ def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progr
         means = (udist.all_reduce_mean(acc, info.world_size) / max(n, 1)).tolist()
         check_finite()
         now = time.perf_counter()
-        row = {"step": state.step, "epoch": state.epoch + state.batch / order.batches_per_epoch, "kimg": state.step * cfg.batch_size / 1000,
+        row = {"step": state.step, "epoch": state.epoch + state.batch / order.batches_per_epoch,
+               "kimg": state.step * cfg.batch_size / 1000,
                **dict(zip(LOSS_KEYS, means)),
                "lr_map": state.opt_map.param_groups[0]["lr"], "lr_potential": state.opt_potential.param_groups[0]["lr"],
                "sec_per_iter": (now - last["time"]) / max(n, 1), "seconds": now - start_time}
