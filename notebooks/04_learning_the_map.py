@@ -315,10 +315,10 @@ plt.show()
 # %%
 runs = {}
 for tau in taus:
-    cfg = ToyConfig(source="p", target="q", phi1="kl", phi2="kl", tau=float(tau), epochs=epochs, lr=lr,
+    cfg = ToyConfig(source="p", target="q", psi1="kl", psi2="kl", tau=float(tau), epochs=epochs, lr_map=lr, lr_potential=lr,
                     batch_size=batch_size, num_data=num_data, seed=seed, log_every=5)
     runs[float(tau)] = run = train_toy(cfg, progress=False)
-    print(f"tau={tau}: {run.metrics[-1]['iteration']} iterations in {run.seconds:.0f} s")
+    print(f"tau={tau}: {run.metrics[-1]['step']} iterations in {run.seconds:.0f} s")
 
 # %% tags=["hide-input"]
 # the page's exact answers were computed on the same training sets (drawn by the same code from the same seed)
@@ -326,7 +326,7 @@ first_run = runs[float(taus[0])]
 assert np.allclose(first_run.target[:, 0], target, rtol=0, atol=1e-6)
 assert np.allclose(first_run.source[:, 0], source, rtol=0, atol=1e-6)
 for name, value in [("batch_size", batch_size), ("lr", lr), ("epochs", epochs), ("num_data", num_data),
-                    ("iterations", first_run.metrics[-1]["iteration"]), ("reference_ratio", 2000 / epochs),
+                    ("iterations", first_run.metrics[-1]["step"]), ("reference_ratio", 2000 / epochs),
                     ("seconds_per_epoch", np.mean([r.seconds for r in runs.values()]) / epochs)]:
     glue(name, value)
 
@@ -466,7 +466,7 @@ ax.set_ylabel("Kolmogorov–Smirnov distance to ν")
 ax.legend(loc="upper left", bbox_to_anchor=(0, -0.2), ncol=2)
 ax = axes[1]
 for tau, run in runs.items():
-    it = [m["iteration"] for m in run.metrics]
+    it = [m["step"] for m in run.metrics]
     ax.plot(it, [m["map_loss"] for m in run.metrics], label=f"map loss, τ={tau:g}")
 ax.set_xlabel("iteration")
 ax.set_ylabel("map loss $L_T$")
@@ -506,7 +506,7 @@ plt.show()
 # - Raise `epochs` (the reference uses 2 000 at a learning rate of $10^{-5}$) and watch the small-$\tau$ column
 #   of the table: both the distance to the data and the distance to the exact map, since the first can fall while
 #   the second does not.
-# - Add `"linear"` runs (`phi1 = phi2 = "linear"`, OTM): their target is the balanced map, the dashed line. Chapter 5
+# - Add `"linear"` runs (`psi1 = psi2 = "linear"`, OTM): their target is the balanced map, the dashed line. Chapter 5
 #   trains such runs on its outlier data, with and without a regulariser.
 # - Replace KL by $\chi^2$ on the data side: `solve_uot(..., "kl", "chi")` gives the exact answer, and the bound
 #   of step 1 changes with the divergence.

@@ -294,18 +294,18 @@ configs = {  # name: (target, outlier centre, tau, Psi, lambda)
 def toy_config(target, centre, tau, phi, lam):
     """The trainer's configuration of one run of this page."""
     return ToyConfig(source="noise", target=target, dim=1 if target == "outlier" else None, outlier_fraction=f,
-                     outlier_loc=float(np.atleast_1d(centre)[0]), phi1=phi, phi2=phi, tau=tau, reg_lambda=lam,
-                     epochs=epochs, lr=lr, potential_steps=potential_steps, num_data=num_data, seed=seed,
+                     outlier_loc=float(np.atleast_1d(centre)[0]), psi1=phi, psi2=phi, tau=tau, reg_lambda=lam,
+                     epochs=epochs, lr_map=lr, lr_potential=lr, potential_steps=potential_steps, num_data=num_data, seed=seed,
                      log_every=5)
 
 
 runs = {}
 for name, spec in configs.items():
     runs[name] = train_toy(toy_config(*spec), progress=False)
-    print(f"{name:24s} {runs[name].metrics[-1]['iteration']} iterations in {runs[name].seconds:5.1f} s, "
+    print(f"{name:24s} {runs[name].metrics[-1]['step']} iterations in {runs[name].seconds:5.1f} s, "
           f"final map loss {runs[name].metrics[-1]['map_loss']:.3g}")
 for key, value in [("potential_steps", potential_steps), ("lr", lr), ("epochs", epochs), ("num_data", num_data),
-                   ("iterations", runs["reference, kl"].metrics[-1]["iteration"]), ("n_out_2d", n_out_2d)]:
+                   ("iterations", runs["reference, kl"].metrics[-1]["step"]), ("n_out_2d", n_out_2d)]:
     glue(key, value)
 
 # %% [markdown]
@@ -477,7 +477,7 @@ unreg_spec = configs["2-D, linear + reg"][:4] + (0.0,)
 try:
     unreg = train_toy(toy_config(*unreg_spec), progress=False)
     unreg_max = max(abs(m["map_loss"]) for m in unreg.metrics)
-    print(f"2-D, linear, no regulariser: {unreg.metrics[-1]['iteration']} iterations in {unreg.seconds:.1f} s")
+    print(f"2-D, linear, no regulariser: {unreg.metrics[-1]['step']} iterations in {unreg.seconds:.1f} s")
 except FloatingPointError as err:
     unreg, unreg_max = None, float("inf")
     print(f"2-D, linear, no regulariser: the trainer stopped: {err}")
@@ -492,7 +492,7 @@ claims.above("unreg_loss_ratio", unreg_max / reg_max, 100.0,
 fig, ax = plt.subplots(figsize=(8, 4))
 for label, run in (("λ = 0", unreg), (f"λ = {reg_lambda}", runs["2-D, linear + reg"])):
     if run is not None:
-        ax.plot([m["iteration"] for m in run.metrics], [m["map_loss"] for m in run.metrics], label=label, lw=1)
+        ax.plot([m["step"] for m in run.metrics], [m["map_loss"] for m in run.metrics], label=label, lw=1)
 ax.set_yscale("symlog")
 ax.set_xlabel("iteration")
 ax.set_ylabel("map loss $L_T$ (symlog)")
@@ -536,7 +536,7 @@ for ax, name in zip(axes.ravel(), one_d):
     ax.legend(loc="upper right")
 ax = axes.ravel()[len(one_d)]
 for name in one_d:
-    it = [m["iteration"] for m in runs[name].metrics]
+    it = [m["step"] for m in runs[name].metrics]
     ax.plot(it, [m["potential_loss"] for m in runs[name].metrics], label=name, lw=1)
 ax.set_yscale("symlog")
 ax.set_xlabel("iteration")

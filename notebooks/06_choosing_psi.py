@@ -236,8 +236,8 @@ if "chi" in solved and "softplus" in solved:
 
 # %% tags=["hide-input"]
 def toy_config(name: str, **changes) -> ToyConfig:
-    settings = dict(source="noise", target=f"npy:{workdir / 'shifted_ring.npy'}", phi1=name, phi2=name, tau=tau,
-                    reg_lambda=reg_lambda, epochs=epochs, lr=lr, potential_steps=potential_steps,
+    settings = dict(source="noise", target=f"npy:{workdir / 'shifted_ring.npy'}", psi1=name, psi2=name, tau=tau,
+                    reg_lambda=reg_lambda, epochs=epochs, lr_map=lr, lr_potential=lr, potential_steps=potential_steps,
                     num_data=num_data, seed=seed, log_every=10)
     return ToyConfig(**{**settings, **changes})
 
@@ -262,18 +262,18 @@ runs = {}
 for name in psis:
     runs[name] = train_toy(toy_config(name), progress=False)
 reference_run = train_toy(
-    toy_config("kl", potential_steps=reference_potential_steps, lr=reference_lr),
+    toy_config("kl", potential_steps=reference_potential_steps, lr_map=reference_lr, lr_potential=reference_lr),
     progress=False)
 
 # %% tags=["hide-input"]
 glue("tau", tau)
 glue("epochs", epochs)
 glue("num_data", num_data)
-glue("iterations", runs[psis[0]].metrics[-1]["iteration"] if psis else 0)
-run_rows = [[f"`{name}`", run.metrics[-1]["iteration"], run.seconds, run.metrics[-1]["potential_loss"],
+glue("iterations", runs[psis[0]].metrics[-1]["step"] if psis else 0)
+run_rows = [[f"`{name}`", run.metrics[-1]["step"], run.seconds, run.metrics[-1]["potential_loss"],
              run.metrics[-1]["map_loss"]] for name, run in runs.items()]
 run_rows.append([f"`kl`, reference schedule ({reference_potential_steps} potential steps, lr {reference_lr:g})",
-                 reference_run.metrics[-1]["iteration"], reference_run.seconds,
+                 reference_run.metrics[-1]["step"], reference_run.seconds,
                  reference_run.metrics[-1]["potential_loss"], reference_run.metrics[-1]["map_loss"]])
 show_table(["run", "iterations", "time (s)", "final potential loss", "final map loss"], run_rows,
            {1: ",", 2: ".0f", 3: ".3g", 4: ".3g"})
@@ -501,8 +501,8 @@ plt.show()
 #
 # ## What to try
 #
-# - Mix the conjugates, as the paper's ablation does (KL on one side, $\chi^2$ on the other): `ToyConfig(phi1="kl",
-#   phi2="chi")` and `solve_uot(a, b, cost, "kl", "chi")`.
+# - Mix the conjugates, as the paper's ablation does (KL on one side, $\chi^2$ on the other): `ToyConfig(psi1="kl",
+#   psi2="chi")` and `solve_uot(a, b, cost, "kl", "chi")`.
 # - Vary `tau`: every unbalanced column of the exact table moves towards the data's shares as $\tau\to0$
 #   (chapter 4), and `chi` starts to drop the far modes entirely once $\tau d^2$ passes 4.
 # - Give the reference's schedule more epochs, or the same wall time as the page's schedule (`epochs` and the

@@ -269,7 +269,7 @@ grid_noise_seed = seed + 7
 
 
 def run(name: str, phi: str) -> dict:
-    cfg = preset("digits", data_root=data_root, phi1=phi, phi2=phi, batch_size=batch_size, lr_map=lr_map,
+    cfg = preset("digits", data_root=data_root, psi1=phi, psi2=phi, batch_size=batch_size, lr_map=lr_map,
                  lr_potential=lr_potential, ema_decay=ema_decay, epochs=epochs, schedule_epochs=epochs, seed=seed,
                  log_every=max(1, steps // 60), sample_every=10 ** 9, snapshot_every=10 ** 9)
     run_dir = runs_root / name
@@ -277,7 +277,7 @@ def run(name: str, phi: str) -> dict:
               "grids": [], "train_seconds": 0.0}
     for k, stop in enumerate(checkpoints):
         t0 = time.perf_counter()
-        state = train(dataclasses.replace(cfg, max_steps=stop), run_dir, resume=k > 0, dataset=train_set,
+        state = train(dataclasses.replace(cfg, steps=stop), run_dir, resume=k > 0, dataset=train_set,
                       progress=False)
         result["train_seconds"] += time.perf_counter() - t0
         samples = generate(state.ema, cfg, n_eval, 250, seed=seed + 1)
@@ -581,7 +581,7 @@ for name, r in runs.items():
     samples = generate(r["state"].ema, r["cfg"], n_outlier_samples, 250, seed=seed + 2)
     loose, strict, idx = detect(samples)
     v = potential_on_training_set(r["state"].potential, r["cfg"].batch_size)
-    weight = torch.exp(-(v - v.max())) if r["cfg"].phi2 == "kl" else torch.ones_like(v)
+    weight = torch.exp(-(v - v.max())) if r["cfg"].psi2 == "kl" else torch.ones_like(v)
     rep = {"loose": int(loose.sum()), "strict": int(strict.sum()),
            "implied": (weight[is_foreign].sum() / weight.sum()).item(),
            "relative_weight": (weight[is_foreign].mean() / weight[~is_foreign].mean()).item(),
@@ -682,4 +682,4 @@ if shown:
 # - **The outlier question at full strength** needs the paper's setting (`--preset cifar10+mnist`, 600 epochs on
 #   GPUs, chapter 8), or here a larger $\tau$ (the cost's pull on the shapes grows with it, and so does the
 #   distortion that Theorem 3.3 allows) and several seeds per model, since one run's rate is one draw.
-# - **Other divergences**: `phi1` and `phi2` take `chi` and `softplus` as well (chapter 2's table).
+# - **Other divergences**: `psi1` and `psi2` take `chi` and `softplus` as well (chapter 2's table).

@@ -40,7 +40,7 @@
 preset = "cifar10"  # cifar10, celeba_256 or digits: what runs on a machine with CUDA
 nproc = 0  # processes, one per GPU; 0 means every visible GPU
 epochs = 0  # passes over the data; 0 keeps the preset value
-max_steps = 0  # stop after this many iterations; 0 runs every epoch
+steps = 0  # stop after this many iterations; 0 runs every epoch
 n_samples = 50000  # samples for the FID (the paper uses 50000)
 cpu_steps = 20  # iterations of the tiny CPU run that stands in when there is no GPU
 data_root = "../_build/uotm-data"  # data sets, cached FID statistics and the proxy classifier
@@ -207,8 +207,8 @@ show_table(["field", "value"],
 # The speed-ups that keep the algorithm are on by default on CUDA: bf16 autocast for the networks with the cost,
 # the $\Psi^*$ terms and R1's reductions in fp32; channels-last memory; fused Adam and a single foreach update for the
 # EMA; no host synchronisation inside the loop (losses stay on the device and reach the log every `log_every`
-# iterations). `torch.compile` of the map and of the potential's calls on generated images is an option of
-# `uotm.train.make_state` and of the bench (`--compile map,potential`); R1 differentiates the potential twice on
+# iterations). `torch.compile` of the map and of the potential's calls on generated images is a field of the
+# config (`--set "compile=[map, potential]"`, or the bench's `--compile map,potential`); R1 differentiates the potential twice on
 # real images, and the compiled backward does not support that, so that call stays eager.
 #
 # One option changes the algorithm and is off in every preset: **lazy R1** (`--set r1_every=K`, from StyleGAN2's lazy
@@ -223,7 +223,7 @@ from uotm.train import make_state, train_step
 
 lazy_cfg = uotm_presets.preset("digits", r1_every=2, batch_size=8)
 torch.manual_seed(0)
-lazy_state = make_state(lazy_cfg, *build_networks(lazy_cfg), "cpu", r1_every=lazy_cfg.r1_every)
+lazy_state = make_state(lazy_cfg, *build_networks(lazy_cfg), "cpu")
 digits_batch = torch.rand(8, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
 lazy_r1 = []
 for _ in range(4):
@@ -259,7 +259,7 @@ def data_available(cfg) -> tuple[bool, str]:
 
 stand_in_batch = glue("stand_in_batch", uotm_presets.preset("digits").batch_size)
 glue("stand_in_local_batch", stand_in_batch // 2)
-overrides = {k: v for k, v in {"epochs": epochs, "max_steps": max_steps}.items() if v}
+overrides = {k: v for k, v in {"epochs": epochs, "steps": steps}.items() if v}
 cfg = uotm_presets.preset(preset, data_root=data_root, **overrides)
 have_data, missing = data_available(cfg)
 if not have_data:
@@ -270,11 +270,11 @@ if paper_run:
     run_dir = runs_root / preset
     extra = ()
     print(f"training {preset} on {n_proc} GPU(s): global batch {cfg.batch_size}, {cfg.batch_size // n_proc} per GPU, "
-          f"{cfg.epochs} epochs" + (f", at most {cfg.max_steps} iterations" if cfg.max_steps else ""))
+          f"{cfg.epochs} epochs" + (f", at most {cfg.steps} iterations" if cfg.steps else ""))
 else:
     why = "no CUDA device" if not cuda else f"no {preset} data"
     n_proc = 2
-    cfg = uotm_presets.preset("digits", data_root=data_root, max_steps=cpu_steps, log_every=max(1, cpu_steps // 4),
+    cfg = uotm_presets.preset("digits", data_root=data_root, steps=cpu_steps, log_every=max(1, cpu_steps // 4),
                               sample_every=cpu_steps, snapshot_every=cpu_steps)
     run_dir = runs_root / "cpu-stand-in"
     if run_dir.exists():
@@ -299,7 +299,7 @@ train_seconds = time.perf_counter() - t0
 rows = read_metrics(run_dir)
 print(f"{train_seconds:.0f} s including the processes' start; {rows[-1]['step']} iterations; "
       f"{rows[-1]['sec_per_iter']:.2f} s per iteration at the end")
-assert rows and rows[-1]["step"] == (cfg.max_steps or rows[-1]["step"])
+assert rows and rows[-1]["step"] == (cfg.steps or rows[-1]["step"])
 
 # %% [markdown]
 # The trainer writes `metrics.jsonl` (means over `log_every` iterations), `samples-*.png` (the EMA map on fixed

@@ -180,7 +180,7 @@ claims = Claims(enabled=check_networks)
 # %%
 gauss_cfg = replace(
     TOY_PRESETS["gaussian2d"], phases=gauss_phases, seed=seed,
-    first_iterations=gauss_first_iterations, iterations=gauss_iterations,
+    first_phase_steps=gauss_first_iterations, phase_steps=gauss_iterations,
     lr_map=gauss_lr_map, lr_potential=gauss_lr_potential,
     hidden=gauss_hidden, eval_samples=10000)
 b, Sigma = np.array(gauss_cfg.target_mean), np.array(gauss_cfg.target_cov)
@@ -346,7 +346,7 @@ flow_runs = {}
 for name in flow_targets:
     cfg = replace(
         TOY_PRESETS[name], phases=flow_phases, seed=seed,
-        first_iterations=flow_first_iterations, iterations=flow_iterations,
+        first_phase_steps=flow_first_iterations, phase_steps=flow_iterations,
         lr_map=flow_lr_map, lr_potential=flow_lr_potential,
         hidden=flow_hidden, eval_samples=2000, keep_points=1000)
     flow_runs[name] = train_sjko_toy(cfg, progress=False)
@@ -492,7 +492,7 @@ print(f"V = -log nu rises by {barrier:.1f} nats from the inner circle to the "
 
 # %%
 cost_cfg = replace(
-    TOY_PRESETS["25gaussian"], phases=cost_K, iterations=cost_iterations,
+    TOY_PRESETS["25gaussian"], phases=cost_K, phase_steps=cost_iterations,
     hidden=cost_hidden, eval_samples=200, keep_points=0, sample_repeats=5)
 cost_runs = {"sjko": [], "naive": []}
 for rep in range(cost_repeats):

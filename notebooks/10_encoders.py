@@ -481,7 +481,7 @@ train_digits, held_out = make_dataset(base, train=True), make_dataset(base, trai
 # %%
 digits_cfg = WAEConfig(
     data="digits", z_dim=digits_z_dim, width=digits_width, steps=digits_steps,
-    lam=digits_lam, batch_size=64, lr=1e-3, data_root=data_root, seed=seed,
+    lam=digits_lam, batch_size=64, lr_map=1e-3, data_root=data_root, seed=seed,
     log_every=max(1, digits_steps // 50))
 digits_run = train_wae(digits_cfg, progress=False)
 

@@ -208,7 +208,7 @@ def train_2d(model: str, problem: str, reg: float = reg_lambda) -> tuple[np.ndar
     target = f"npy:{data_files[problem]}"
     if model == "S-JKO (kl)":
         cfg = SJKOToyConfig(target=target, loss="kl", h=sjko_h, cost_scale="per_coordinate", phases=sjko_phases,
-                            iterations=per_phase, first_iterations=first_phase, batch_size=toy_batch,
+                            phase_steps=per_phase, first_phase_steps=first_phase, batch_size=toy_batch,
                             lr_map=toy_lr, lr_potential=toy_lr, seed=seed, eval_samples=1000, keep_points=100,
                             sample_repeats=1, log_every=max(1, n_iter // 10))
         run = train_sjko_toy(cfg, progress=False)
@@ -219,8 +219,8 @@ def train_2d(model: str, problem: str, reg: float = reg_lambda) -> tuple[np.ndar
         run = train_wae(cfg, data=torch.as_tensor(train_data[problem]), progress=False)
         return run.sample(n_share, seed=seed + 5).double().numpy(), run.seconds
     phi = "linear" if model == "OTM" else model[6:-1]
-    cfg = ToyConfig(source="noise", target=target, phi1=phi, phi2=phi, tau=tau, epochs=toy_epochs,
-                    batch_size=toy_batch, lr=toy_lr, potential_steps=1, reg_lambda=reg, num_data=num_data,
+    cfg = ToyConfig(source="noise", target=target, psi1=phi, psi2=phi, tau=tau, epochs=toy_epochs,
+                    batch_size=toy_batch, lr_map=toy_lr, lr_potential=toy_lr, potential_steps=1, reg_lambda=reg, num_data=num_data,
                     seed=seed, log_every=max(1, n_iter // 10))
     run = train_toy(cfg, progress=False)
     potential_peak[problem, model, reg] = max(abs(r["potential_loss"]) for r in run.metrics)
@@ -383,7 +383,7 @@ d_per_phase = max(1, digits_iterations // (digits_phases + 1))
 d_first = digits_iterations - (digits_phases - 1) * d_per_phase
 epochs = max(1, math.ceil(digits_iterations * digits_batch / len(digits)))
 common = dict(data_root=data_root, batch_size=digits_batch, lr_map=lr_map, lr_potential=lr_potential,
-              ema_decay=ema_decay, epochs=epochs, schedule_epochs=epochs, seed=seed, max_steps=digits_iterations,
+              ema_decay=ema_decay, epochs=epochs, schedule_epochs=epochs, seed=seed, steps=digits_iterations,
               log_every=max(1, digits_iterations // 10), sample_every=10 ** 9, snapshot_every=10 ** 9)
 digit_samples, fid_digits, seconds_digits = {}, {}, {}
 for model in MODELS:
@@ -401,7 +401,7 @@ for model in MODELS:
                                                            phase_steps=d_per_phase), **common)
         else:
             phi = "linear" if model == "OTM" else model[6:-1]
-            cfg = preset("digits", phi1=phi, phi2=phi, **common)
+            cfg = preset("digits", psi1=phi, psi2=phi, **common)
         state = train(cfg, run_folder / f"model{MODELS.index(model)}", progress=False)
         assert state.step == digits_iterations, (model, state.step)
         seconds_digits[model] = time.perf_counter() - t0

@@ -43,8 +43,8 @@ def _losses(rows: list[dict], skip=("seconds", "sec_per_iter", "time", "kimg", "
 def toy_uotm(psi: str) -> dict:
     from uotm.toy import ToyConfig, train_toy
 
-    cfg = ToyConfig(source="noise", target="8gaussians", phi1=psi, phi2=psi, tau=0.2, epochs=1, batch_size=64,
-                    lr=1e-3, potential_steps=2, num_data=256, hidden=32, seed=0, log_every=1)
+    cfg = ToyConfig(source="noise", target="8gaussians", psi1=psi, psi2=psi, tau=0.2, epochs=1, batch_size=64,
+                    lr_map=1e-3, lr_potential=1e-3, potential_steps=2, num_data=256, hidden=32, seed=0, log_every=1)
     run = train_toy(cfg, progress=False)
     return {"losses": _losses(run.metrics), "params": _params(run.transport_map, run.potential)}
 
@@ -52,7 +52,7 @@ def toy_uotm(psi: str) -> dict:
 def toy_sjko(scheme: str) -> dict:
     from uotm.sjko import SJKOToyConfig, train_sjko_toy
 
-    cfg = SJKOToyConfig(target="8gaussians", scheme=scheme, phases=3, iterations=4, batch_size=64, hidden=32,
+    cfg = SJKOToyConfig(target="8gaussians", scheme=scheme, phases=3, phase_steps=4, batch_size=64, hidden=32,
                         eval_samples=256, keep_points=16, sample_repeats=1, log_every=1, r1_gamma=0.1, seed=0)
     run = train_sjko_toy(cfg, progress=False)
     nets = [m for m in (getattr(run, "generator", None), getattr(run, "potential", None)) if m is not None]
@@ -67,7 +67,7 @@ def image(model: str) -> dict:
     from uotm.train import read_metrics, train
 
     net = dict(base_channels=8, potential_channels=8, z_emb_dim=16, z_dim=8)
-    overrides = dict(batch_size=16, max_steps=4, log_every=1, data_root=str(Path(tempfile.gettempdir()) / "uotm-b"),
+    overrides = dict(batch_size=16, steps=4, log_every=1, data_root=str(Path(tempfile.gettempdir()) / "uotm-b"),
                      net=net)
     if model == "sjko":
         overrides.update(model="sjko", sjko=dict(phases=2, first_phase_steps=2, phase_steps=2))

@@ -70,7 +70,7 @@ def main() -> None:
     exact_info: dict[float, dict] = {}
     for tau in args.taus:
         for phi in args.phis:
-            cfg = ToyConfig(source="p", target="q", phi1=phi, phi2=phi, tau=tau, epochs=args.epochs, lr=args.lr,
+            cfg = ToyConfig(source="p", target="q", psi1=phi, psi2=phi, tau=tau, epochs=args.epochs, lr_map=args.lr, lr_potential=args.lr,
                             reg_lambda=args.reg_lambda, seed=args.seed)
             start = time.perf_counter()
             run = train_toy(cfg, progress=False)

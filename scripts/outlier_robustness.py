@@ -64,7 +64,7 @@ def learned_outlier_weight(run, loc: float) -> float:
     outlier points: 1 keeps the outlier mode at full weight, 0 drops it."""
     y = run.target[np.abs(run.target[:, 0] - loc) < 1.0]
     v = run.potential(torch.as_tensor(y))
-    return float(get_psi(run.config.phi2).ratio(-v).mean())
+    return float(get_psi(run.config.psi2).ratio(-v).mean())
 
 
 def main() -> None:
@@ -83,8 +83,8 @@ def main() -> None:
     exact_cache: dict[tuple[float, float], dict] = {}  # same seed and law: the same data, so the same exact answer
     for name in args.only:
         phi, loc, tau, lam = CONFIGS[name]
-        cfg = ToyConfig(source="noise", target="outlier", outlier_fraction=args.p, outlier_loc=loc, phi1=phi,
-                        phi2=phi, tau=tau, reg_lambda=lam, epochs=args.epochs, lr=args.lr, seed=args.seed)
+        cfg = ToyConfig(source="noise", target="outlier", outlier_fraction=args.p, outlier_loc=loc, psi1=phi,
+                        psi2=phi, tau=tau, reg_lambda=lam, epochs=args.epochs, lr_map=args.lr, lr_potential=args.lr, seed=args.seed)
         start = time.perf_counter()
         run = train_toy(cfg, progress=False)
         train_s = time.perf_counter() - start

@@ -4,6 +4,7 @@
 digits potential's forward and backward alone took minutes. ``UOTM_TEST_COMPILE=1`` runs that test too.
 """
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -132,9 +133,10 @@ def _adam(params, lr, cfg, **kw):
     return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas), **kw)
 
 
-def _run(cfg, y, steps=3, plain=False, fused=False, **state_kw):
+def _run(cfg, y, steps=3, plain=False, fused=False, **fields):
     torch.manual_seed(cfg.seed)
-    state = make_state(cfg, *build_networks(cfg), **state_kw)
+    cfg = dataclasses.replace(cfg, **fields)
+    state = make_state(cfg, *build_networks(cfg))
     if plain or fused:  # plain: one parameter at a time; fused: the fused kernels CUDA uses, here on the CPU
         kw = {"foreach": False} if plain else {"fused": True}
         state.opt_map = _adam(state.transport_map.parameters(), cfg.lr_map, cfg, **kw)
@@ -189,7 +191,7 @@ def test_three_compiled_steps_give_the_eager_parameters():
     cfg = preset("digits", batch_size=16, lr_map=1e-3, lr_potential=1e-3, ema_decay=0.9, r1_gamma=1.0,
                  net=SMALL)
     y = torch.rand(16, 1, 16, 16, generator=torch.Generator().manual_seed(3)) * 2 - 1
-    fast, fast_losses = _run(cfg, y, compile_nets=("map", "potential"))
+    fast, fast_losses = _run(cfg, y, compile=("map", "potential"))
     eager, eager_losses = _run(cfg, y)
     assert set(fast.compiled) == {"map", "map_ddp", "potential", "potential_ddp"} and not eager.compiled
     _assert_same(fast, eager)
@@ -201,17 +203,17 @@ def test_lazy_r1_applies_k_times_the_penalty_every_k_steps():
     y = torch.rand(8, 1, 16, 16, generator=torch.Generator().manual_seed(4)) * 2 - 1
     _, every = _run(cfg, y, steps=1)
     lazy, lazy_losses = _run(cfg, y, steps=3, r1_every=2)
-    assert lazy.r1_every == 2
+    assert lazy.cfg.r1_every == 2
     torch.testing.assert_close(lazy_losses[0]["r1"], 2 * every[0]["r1"])  # step 0: applied, doubled
     assert float(lazy_losses[1]["r1"]) == 0.0 and float(lazy_losses[2]["r1"]) > 0
     with pytest.raises(ValueError, match="r1_every"):
-        make_state(cfg, *build_networks(cfg), r1_every=0)
-    with pytest.raises(ValueError, match="compile_nets"):
-        make_state(cfg, *build_networks(cfg), compile_nets=("generator",))
+        make_state(dataclasses.replace(cfg, r1_every=0), *build_networks(cfg))
+    with pytest.raises(ValueError, match="compile"):
+        make_state(dataclasses.replace(cfg, compile=("generator",)), *build_networks(cfg))
 
 
 def test_lazy_r1_from_the_config_reaches_the_bench():
-    """``r1_every`` in the config (``--set r1_every=K``) is the bench's default; its own option overrides it."""
+    """``r1_every`` in the config (``--set r1_every=K``) reaches the bench; its ``--r1-every`` overrides it."""
     from uotm.bench import run_bench
     from uotm.presets import preset
 
@@ -219,4 +221,4 @@ def test_lazy_r1_from_the_config_reaches_the_bench():
         preset("digits", r1_every=0)
     cfg = preset("digits", r1_every=3)
     assert run_bench(cfg, batch=2, steps=1, warmup=0, flops=False)["r1_every"] == 3
-    assert run_bench(cfg, batch=2, steps=1, warmup=0, flops=False, r1_every=1)["r1_every"] == 1
+    assert run_bench(dataclasses.replace(cfg, r1_every=1), batch=2, steps=1, warmup=0, flops=False)["r1_every"] == 1

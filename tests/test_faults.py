@@ -38,7 +38,7 @@ def image_args(run_dir, *extra):
 def made_run(tmp_path_factory):
     """A finished 2-step image run (snapshot at step 2), copied by the rows that need one."""
     run = tmp_path_factory.mktemp("made") / "run"
-    assert main(image_args(run, "--max-steps", "2")) == 0
+    assert main(image_args(run, "--steps", "2")) == 0
     return run
 
 
@@ -119,7 +119,7 @@ CONFIG_ROWS = [
     ("seed=-1", ["--seed", "-1"], ["seed", "integer in [0"]),
     ("lr-map 1e39", ["--lr-map", "1e39"], ["lr_map", "float32"]),
     ("ema_decay=1", ["--ema-decay", "1"], ["ema_decay", "[0, 1)"]),
-    ("max_steps=-1", ["--max-steps", "-1"], ["max_steps", "non-negative"]),
+    ("steps=-1", ["--steps", "-1"], ["steps", "non-negative"]),
     ("channels_last=maybe", ["--set", "channels_last=maybe"], ["channels_last", "true or false"]),
     ("unknown --set", ["--set", "nope=1"], ["unknown config key", "nope"]),
     ("sjko.h=-1", ["--model", "sjko", "--set", "sjko.h=-1"], ["sjko.h", "positive"]),
@@ -127,7 +127,7 @@ CONFIG_ROWS = [
     ("yaml r1_gamma: x", lambda tmp: ["--config", _yaml(tmp, "r1_gamma: x\n")], ["r1_gamma", "'x'"]),
     ("yaml ch_mult: 3", lambda tmp: ["--config", _yaml(tmp, "net:\n  ch_mult: 3\n")], ["net.ch_mult", "list"]),
     ("yaml seed: 1.5", lambda tmp: ["--config", _yaml(tmp, "seed: 1.5\n")], ["seed", "1.5"]),
-    ("yaml max_steps: 2.5", lambda tmp: ["--config", _yaml(tmp, "max_steps: 2.5\n")], ["max_steps", "2.5"]),
+    ("yaml steps: 2.5", lambda tmp: ["--config", _yaml(tmp, "steps: 2.5\n")], ["steps", "2.5"]),
     ("yaml seed: 1e23", lambda tmp: ["--config", _yaml(tmp, "seed: 1.0e+23\n")], ["seed"]),
     ("yaml list", lambda tmp: ["--config", _yaml(tmp, "- 1\n- 2\n")], ["mapping"]),
     ("yaml unknown key", lambda tmp: ["--config", _yaml(tmp, "lr: 1\n")], ["unknown config keys", "lr"]),
@@ -156,11 +156,11 @@ def test_every_route_into_an_image_config_is_validated(tmp_path, capsys, name, e
 
 @pytest.mark.parametrize("make, words", [
     (lambda: ToyConfig(seed=1.5), "seed"),
-    (lambda: ToyConfig(lr=1e39), "float32"),
+    (lambda: ToyConfig(lr_map=1e39), "float32"),
     (lambda: ToyConfig(tau=math.nan), "tau"),
     (lambda: ToyConfig(outlier_fraction=1.0), "outlier_fraction"),
     (lambda: SJKOToyConfig(lr_map=math.inf), "lr_map"),
-    (lambda: SJKOToyConfig(first_iterations=2.5), "first_iterations"),
+    (lambda: SJKOToyConfig(first_phase_steps=2.5), "first_phase_steps"),
     (lambda: WAEConfig(lam=math.nan), "lam"),
     (lambda: WAEConfig(seed=True), "seed"),
 ])
@@ -207,24 +207,24 @@ def _no_tmp(folder: Path) -> bool:
 RUN_ROWS = [
     # id, setup(tmp, made_run, monkeypatch) -> (argv, folder to check), exit, key words, state
     ("run-dir under a file",
-     lambda t, r, m: (image_args(_a_file(t) / "run", "--max-steps", "1"), t / "file.txt" / "run"),
+     lambda t, r, m: (image_args(_a_file(t) / "run", "--steps", "1"), t / "file.txt" / "run"),
      2, ["is a file"], "nothing"),
     ("run-dir not writable",
      lambda t, r, m: (m.setattr(runs.tempfile, "TemporaryFile", _denied),
-                      (image_args(t / "ro" / "run", "--max-steps", "1"), t / "ro" / "run"))[1],
+                      (image_args(t / "ro" / "run", "--steps", "1"), t / "ro" / "run"))[1],
      2, ["not writable"], "nothing"),
     ("--device cuda without a GPU",
      lambda t, r, m: (m.setattr(torch.cuda, "is_available", lambda: False),
-                      (image_args(t / "run", "--max-steps", "1") + ["--device", "cuda"], t / "run"))[1],
+                      (image_args(t / "run", "--steps", "1") + ["--device", "cuda"], t / "run"))[1],
      2, ["no CUDA device"], "nothing"),
     ("a used folder without --overwrite",
-     lambda t, r, m: (image_args(_copy(t, r), "--max-steps", "3"), t / "run"),
+     lambda t, r, m: (image_args(_copy(t, r), "--steps", "3"), t / "run"),
      2, ["already holds a run", "--overwrite"], "unchanged"),
     ("--resume where there is no run",
      lambda t, r, m: (["train", "--run-dir", str(t / "run"), "--resume", "--quiet"], t / "run"),
-     2, ["cannot resume", "does not exist"], "nothing"),
+     2, ["there is no run", "does not exist"], "nothing"),
     ("--resume with a changed key",
-     lambda t, r, m: (image_args(_copy(t, r), "--resume", "--max-steps", "3", "--set", "tau=0.5"), t / "run"),
+     lambda t, r, m: (image_args(_copy(t, r), "--resume", "--steps", "3", "--set", "tau=0.5"), t / "run"),
      2, ["tau: 0.001 -> 0.5", "start a new run folder"], "unchanged"),
     ("--resume with a truncated snapshot",
      lambda t, r, m: (["train", "--run-dir", str(_truncate(t, r)), "--resume", "--quiet"], t / "run"),
@@ -240,20 +240,20 @@ RUN_ROWS = [
      2, ["not valid YAML", "restore it or start a new folder"], "unchanged-damaged"),
     ("Ctrl-C during iteration 3 (snapshot at 2)",
      lambda t, r, m: (m.setattr(T, "train_step", _interrupt_at(2)),
-                      (image_args(t / "run", "--max-steps", "4"), t / "run"))[1],
+                      (image_args(t / "run", "--steps", "4"), t / "run"))[1],
      130, ["interrupted at step 2", "--resume continues from step 2"], "resumable"),
     ("Ctrl-C before the first snapshot",
      lambda t, r, m: (m.setattr(T, "train_step", _interrupt_at(1)),
-                      (image_args(t / "run", "--max-steps", "4"), t / "run"))[1],
+                      (image_args(t / "run", "--steps", "4"), t / "run"))[1],
      130, ["interrupted at step 1", "no snapshot"], "restartable"),
     ("NaN at iteration 1",
      lambda t, r, m: (m.setitem(T.__dict__, "_real_train_step", T.train_step),
                       m.setattr(T, "train_step", _nan_at_first),
-                      (image_args(t / "run", "--max-steps", "4"), t / "run"))[2],
+                      (image_args(t / "run", "--steps", "4"), t / "run"))[2],
      2, ["NaN", "iteration 1", "no snapshot was written"], "restartable"),
     ("a learning rate turns NaN",
      lambda t, r, m: (m.setattr(T, "train_step", _nan_lr_after(3)),
-                      (image_args(t / "run", "--max-steps", "4"), t / "run"))[1],
+                      (image_args(t / "run", "--steps", "4"), t / "run"))[1],
      2, ["learning rates", "iteration 4", "iteration 2"], "resumable"),
     ("sample --out a folder",
      lambda t, r, m: ((t / "out").mkdir(),
@@ -281,6 +281,14 @@ RUN_ROWS = [
     ("fid on 2x2 images for a 16-pixel run",
      lambda t, r, m: (["fid", "--run", str(r), "--samples", _npz(t, arr_0=np.zeros((4, 2, 2, 1), np.uint8))], t),
      2, ["(4, 2, 2, 1)", "16, 16, 1", "nothing is resized"], "unchanged"),
+    ("fid --run with a damaged config.yaml",
+     lambda t, r, m: (["fid", "--run", str(_bad_config(t, r)), "--samples",
+                       _npz(t, arr_0=np.zeros((4, 16, 16, 1), np.uint8))], t / "run"),
+     2, ["not valid YAML", "restore it or start a new folder"], "unchanged-damaged"),
+    ("fid --run where there is no run",
+     lambda t, r, m: (["fid", "--run", str(t / "nothing"), "--samples", _npz(t, arr_0=np.zeros((4, 16, 16, 1),
+                                                                                              np.uint8))], t),
+     2, ["there is no run", "does not exist"], "unchanged"),
     ("fid on NaN samples",
      lambda t, r, m: (["fid", "--run", str(r), "--samples", _npz(t, arr_0=np.full((4, 16, 16, 1), np.nan))], t),
      2, ["NaN"], "unchanged"),
@@ -357,7 +365,7 @@ def test_every_fault_is_one_sentence_and_leaves_the_folder_usable(tmp_path, caps
     elif state == "restartable":
         assert not (folder / "snapshot.pt").exists() and (folder / "config.yaml").exists()
         runs.check_new(folder)  # a new run may start there
-        assert main(argv[:argv.index("--max-steps")] + ["--max-steps", "1"] + argv[argv.index("--max-steps") + 2:]) == 0
+        assert main(argv[:argv.index("--steps")] + ["--steps", "1"] + argv[argv.index("--steps") + 2:]) == 0
     elif state == "toy-restartable":
         assert main(argv) == 0 and (folder / "transported.npy").exists()
     else:
@@ -371,7 +379,7 @@ def test_a_torn_metrics_line_is_skipped_with_a_warning_naming_the_file(tmp_path,
     with pytest.warns(UserWarning, match=r"metrics\.jsonl.*torn last line"):
         assert [r["step"] for r in runs.read_metrics(run)] == [1, 2]
     with pytest.warns(UserWarning, match="torn last line"):
-        assert main(["train", "--run-dir", str(run), "--resume", "--max-steps", "3", "--quiet", "--device", "cpu"]) == 0
+        assert main(["train", "--run-dir", str(run), "--resume", "--steps", "3", "--quiet", "--device", "cpu"]) == 0
     assert [r["step"] for r in runs.read_metrics(run)] == [1, 2, 3]
     # a damaged line that is not the last is one sentence
     (run / "metrics.jsonl").write_text('{"step": 1}\nxx\n{"step": 2}\n')
@@ -381,9 +389,9 @@ def test_a_torn_metrics_line_is_skipped_with_a_warning_naming_the_file(tmp_path,
 
 def test_interrupted_runs_resume_to_the_uninterrupted_result(tmp_path, monkeypatch, capsys):
     """Ctrl-C at step 3 (snapshot at 2), then --resume: the same snapshot as a run that was never stopped."""
-    assert main(image_args(tmp_path / "whole", "--max-steps", "4")) == 0
+    assert main(image_args(tmp_path / "whole", "--steps", "4")) == 0
     monkeypatch.setattr(T, "train_step", _interrupt_at(3))
-    assert main(image_args(tmp_path / "cut", "--max-steps", "4")) == 130
+    assert main(image_args(tmp_path / "cut", "--steps", "4")) == 130
     assert "interrupted at step 3; --resume continues from step 2" in capsys.readouterr().err
     monkeypatch.undo()
     assert main(["train", "--run-dir", str(tmp_path / "cut"), "--resume", "--quiet", "--device", "cpu"]) == 0
@@ -397,7 +405,7 @@ def test_interrupted_runs_resume_to_the_uninterrupted_result(tmp_path, monkeypat
 
 def test_overwrite_replaces_a_run_and_sample_overwrite_replaces_a_file(tmp_path, made_run, capsys):
     run = _copy(tmp_path, made_run)
-    assert main(image_args(run, "--max-steps", "1", "--overwrite")) == 0
+    assert main(image_args(run, "--steps", "1", "--overwrite")) == 0
     assert [r["step"] for r in runs.read_metrics(run)] == [1]
     assert runs.load_snapshot_file(run / "snapshot.pt")["step"] == 1
     out = _a_file(tmp_path, "s.npz")
@@ -426,11 +434,112 @@ def test_a_changed_nested_key_is_named():
     new = {"tau": 1, "net": {"z_dim": 9, "ch_mult": [1, 2]}}
     assert runs.changed_keys(old, new) == ["net.z_dim"]
     with pytest.raises(ValueError, match=r"net\.z_dim: 8 -> 9"):
-        runs.check_same_config(old, new, "r", ("max_steps",))
+        runs.check_same_config(old, new, "r", ("steps",))
 
 
 def test_the_config_yaml_route_accepts_what_a_run_wrote(tmp_path, made_run):
     cfg = resolve(run_dir=made_run, resume=True)
-    assert cfg.net.base_channels == 8 and cfg.max_steps == 2
+    assert cfg.net.base_channels == 8 and cfg.steps == 2
     (tmp_path / "c.yaml").write_text(yaml.safe_dump({"preset": "digits", "lr_map": "2e-4"}))
     assert resolve(config=tmp_path / "c.yaml").lr_map == 2e-4  # YAML 1.1 reads 2e-4 as a string
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# what works: each kind of command a user runs, one row: (id, setup(tmp, made_run) -> argv, check(tmp, stdout))
+# (a fault above and a success here share the command line, the run folders and the writers)
+
+def _out(tmp):
+    return str(tmp / "s.npz")
+
+
+def _made_samples(tmp, run):
+    assert main(["sample", "--run", str(run), "-n", "4", "--out", _out(tmp), "--quiet", "--device", "cpu"]) == 0
+    return _out(tmp)
+
+
+WORK_ROWS = [
+    ("--help", lambda t, r: ["--help"], None),
+    ("train --dry-run writes nothing",
+     lambda t, r: image_args(t / "run", "--dry-run"),
+     lambda t, out: not (t / "run").exists() and "parameters: transport_map" in out),
+    ("train --dry-run --json",
+     lambda t, r: image_args(t / "run", "--dry-run", "--json"),
+     lambda t, out: __import__("json").loads(out)["config"]["batch_size"] == 8),
+    ("train a new run (config, metrics, snapshot)",
+     lambda t, r: image_args(t / "run", "--steps", "2"),
+     lambda t, out: runs.load_snapshot_file(t / "run" / "snapshot.pt")["step"] == 2 and _no_tmp(t / "run")),
+    ("train --resume with more steps",
+     lambda t, r: ["train", "--run-dir", str(_copy(t, r)), "--resume", "--steps", "3", "--quiet", "--device", "cpu"],
+     lambda t, out: [m["step"] for m in runs.read_metrics(t / "run")] == [1, 2, 3]),
+    ("train --resume changing what may change (log_every, data_root)",
+     lambda t, r: ["train", "--run-dir", str(_copy(t, r)), "--resume", "--steps", "3", "--log-every", "5",
+                   "--data-root", str(t / "d2"), "--quiet", "--device", "cpu"],
+     lambda t, out: runs.load_snapshot_file(t / "run" / "snapshot.pt")["step"] == 3),
+    ("train --overwrite a used folder",
+     lambda t, r: image_args(_copy(t, r), "--steps", "1", "--overwrite"),
+     lambda t, out: [m["step"] for m in runs.read_metrics(t / "run")] == [1]),
+    ("train in a folder that stopped before its first snapshot",
+     lambda t, r: ((t / "run").mkdir(), (t / "run" / "config.yaml").write_text("preset: digits\n"),
+                   image_args(t / "run", "--steps", "1"))[2],
+     lambda t, out: (t / "run" / "snapshot.pt").exists()),
+    ("train --config a run's config.yaml",
+     lambda t, r: ["train", "--config", str(r / "config.yaml"), "--run-dir", str(t / "run"), "--steps", "1",
+                   "--quiet", "--device", "cpu"],
+     lambda t, out: runs.load_snapshot_file(t / "run" / "snapshot.pt")["config"]["net"]["base_channels"] == 8),
+    ("train --set of every kind (number, bool, list, null, nested)",
+     lambda t, r: image_args(t / "run", "--dry-run", "--json", "--set", "tau=2e-3", "--set", "channels_last=null",
+                             "--set", "betas=0.4,0.9", "--set", "compile=[map]", "--set", "net.ch_mult=[1, 2]",
+                             "--set", "r1_every=2"),
+     lambda t, out: __import__("json").loads(out)["config"]["net"]["ch_mult"] == [1, 2]),
+    ("train --model sjko (image)",
+     lambda t, r: image_args(t / "run", "--model", "sjko", "--steps", "2", "--set", "sjko.first_phase_steps=1",
+                             "--set", "sjko.phase_steps=1"),
+     lambda t, out: runs.load_snapshot_file(t / "run" / "snapshot.pt")["phase"] == 1),
+    ("sample from a run",
+     lambda t, r: ["sample", "--run", str(r), "-n", "3", "--out", _out(t), "--quiet", "--device", "cpu"],
+     lambda t, out: np.load(_out(t))["arr_0"].shape == (3, 16, 16, 1) and _no_tmp(t)),
+    ("sample --overwrite an existing file",
+     lambda t, r: ["sample", "--run", str(r), "-n", "2", "--out", str(_a_file(t, "s.npz")), "--overwrite", "--quiet",
+                   "--device", "cpu"],
+     lambda t, out: np.load(_out(t))["arr_0"].shape == (2, 16, 16, 1)),
+    ("fid --run on the run's samples (digits proxy)",
+     lambda t, r: ["fid", "--run", str(r), "--samples", _made_samples(t, r), "--data-root", str(t / "data"),
+                   "--json"],
+     lambda t, out: __import__("json").loads(out)["proxy_fid"] > 0),
+    ("bench on the CPU",
+     lambda t, r: ["bench", "--preset", "digits", "--device", "cpu", "--batch", "2", "--steps", "1", "--warmup", "0",
+                   "--no-flops", "--json", *SMALL_NETS],
+     lambda t, out: __import__("json").loads(out)["images_per_s"] > 0),
+    ("toy run",
+     lambda t, r: ["toy", "--out", str(t / "out"), *TOY],
+     lambda t, out: (t / "out" / "snapshot.pt").exists() and (t / "out" / "transported.npy").exists()),
+    ("toy --overwrite",
+     lambda t, r: (main(["toy", "--out", str(t / "out"), *TOY]), ["toy", "--out", str(t / "out"), *TOY,
+                                                                   "--overwrite"])[1],
+     lambda t, out: (t / "out" / "snapshot.pt").exists()),
+    ("2-D S-JKO --dry-run",
+     lambda t, r: ["train", "--model", "sjko", "--preset", "gaussian2d", "--run-dir", str(t / "r"), "--dry-run"],
+     lambda t, out: not (t / "r").exists() and "phase_steps" in out),
+    ("2-D S-JKO run",
+     lambda t, r: ["train", "--model", "sjko", "--preset", "gaussian2d", "--run-dir", str(t / "r"), "--quiet",
+                   "--set", "phases=2", "--set", "phase_steps=3", "--set", "eval_samples=100", "--set",
+                   "keep_points=10"],
+     lambda t, out: (t / "r" / "samples.npy").exists() and (t / "r" / "flow.png").exists()),
+]
+
+
+@pytest.mark.parametrize("name, setup, check", WORK_ROWS, ids=[r[0] for r in WORK_ROWS])
+def test_what_works_still_works(tmp_path, capsys, made_run, name, setup, check):
+    made_before = files(made_run)
+    argv = setup(tmp_path, made_run)
+    capsys.readouterr()
+    if argv == ["--help"]:
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 0 and "train" in capsys.readouterr().out
+        return
+    got = main(argv)
+    captured = capsys.readouterr()
+    assert got == 0, captured.err
+    assert check(tmp_path, captured.out), captured.out
+    assert files(made_run) == made_before

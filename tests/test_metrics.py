@@ -106,6 +106,10 @@ def test_digits_proxy_classifier_is_accurate_cached_and_its_distance_behaves(tmp
     blurred = M.proxy_fid(torch.nn.functional.avg_pool2d(test.images.float(), 3, 1, 1).to(torch.uint8), tmp_path)
     assert held_out < blurred < noise
     assert M.proxy_fid(test.images.permute(0, 2, 3, 1).numpy(), tmp_path) == pytest.approx(held_out)
+    with pytest.raises(ValueError, match="16x16 images, got 8x8; nothing is resized"):  # never resized silently
+        M.proxy_fid(torch.zeros(4, 1, 8, 8), tmp_path)
+    with pytest.raises(ValueError, match="NaN"):
+        M.proxy_fid(torch.full((4, 1, 16, 16), float("nan")), tmp_path)
 
 
 def test_image_layouts():

@@ -28,7 +28,7 @@ from test_train import _free_port, build_tiny, losses_of, snapshot, tiny_data  #
 
 def sjko_cfg(sjko=None, **kw):
     """Tiny S-JKO runs: 3 phases of 4, 3 and 3 iterations (10 in all) on batches of 16 (4 per epoch of tiny_data)."""
-    values = dict(batch_size=16, log_every=1, snapshot_every=3, sample_every=5, max_steps=0, lr_map=1e-3,
+    values = dict(batch_size=16, log_every=1, snapshot_every=3, sample_every=5, steps=0, lr_map=1e-3,
                   lr_potential=1e-3, lr_floor=1e-5, ema_decay=0.9, r1_gamma=1.0)
     values.update(kw)
     blocks = dict(phases=3, first_phase_steps=4, phase_steps=3)
@@ -56,7 +56,7 @@ def test_sjko_presets_follow_the_authors_cifar10_code():
     assert cfg.sjko == SJKOConfig(h=0.1, cost_scale="per_coordinate", loss="kl", phases=100,
                                   first_phase_steps=10_000, phase_steps=2_000, noise_scale=1 / 32)
     assert cfg.sjko.total_steps == cfg.total_steps == 10_000 + 99 * 2_000
-    assert preset("cifar10", model="sjko", max_steps=500).total_steps == 500
+    assert preset("cifar10", model="sjko", steps=500).total_steps == 500
     assert cfg.net == preset("cifar10").net
     celeba = preset("celeba_256", model="sjko")
     assert celeba.r1_gamma == 20.0 and (celeba.batch_size, celeba.ema_decay, celeba.image_size) == (32, 0.999, 256)
@@ -221,8 +221,8 @@ def test_the_cosine_spans_all_phases_stepped_every_iteration(tmp_path):
     assert rows[-1]["lr_map"] == pytest.approx(1e-5)
     snap = snapshot(tmp_path / "run")
     assert snap["phase"] == 2 and "old_map" in snap and snap["step"] == 10
-    # max_steps stops early; the schedule still spans all phases
-    train(sjko_cfg(max_steps=3), tmp_path / "short", build=build_tiny, dataset=tiny_data(), device="cpu",
+    # steps stops early; the schedule still spans all phases
+    train(sjko_cfg(steps=3), tmp_path / "short", build=build_tiny, dataset=tiny_data(), device="cpu",
           progress=False)
     assert [r["lr_map"] for r in read_metrics(tmp_path / "short")] == [r["lr_map"] for r in rows[:3]]
 
@@ -235,7 +235,7 @@ def test_resume_across_a_phase_boundary_repeats_an_uninterrupted_run(tmp_path, m
     assert [r["step"] for r in reference] == list(range(1, 11))
 
     # stopped exactly at the end of phase 0 (the snapshot is still in phase 0), then continued
-    train(sjko_cfg(max_steps=4), tmp_path / "boundary", **kw)
+    train(sjko_cfg(steps=4), tmp_path / "boundary", **kw)
     assert snapshot(tmp_path / "boundary")["phase"] == 0
     train(sjko_cfg(), tmp_path / "boundary", resume=True, **kw)
     assert losses_of(tmp_path / "boundary") == reference
@@ -304,7 +304,7 @@ def test_two_gloo_processes_match_one_process_across_a_phase_boundary(tmp_path):
 
 def test_dry_run_json_for_sjko(capsys):
     assert main(["train", "--preset", "digits", "--model", "sjko", "--dry-run", "--json", "--set", "sjko.phases=5",
-                 "--set", "sjko.loss=jsd", "--max-steps", "100"]) == 0
+                 "--set", "sjko.loss=jsd", "--steps", "100"]) == 0
     out = json.loads(capsys.readouterr().out)
     cfg = out["config"]
     assert cfg["model"] == "sjko" and cfg["preset"] == "digits" and cfg["lr_floor"] == 5e-5
@@ -315,7 +315,7 @@ def test_dry_run_json_for_sjko(capsys):
     assert sch["euclidean_h"] == pytest.approx(0.1 * 256)
     assert out["run_dir"] == os.path.join("runs", "sjko-digits")
     assert set(out["parameters"]) == {"transport_map", "potential"} and min(out["parameters"].values()) > 0
-    assert ImageConfig.from_dict(cfg) == preset("digits", model="sjko", max_steps=100,
+    assert ImageConfig.from_dict(cfg) == preset("digits", model="sjko", steps=100,
                                                 sjko=dict(phases=5, loss="jsd"))
 
     assert main(["train", "--preset", "cifar10", "--model", "sjko", "--dry-run", "--json"]) == 0
@@ -326,7 +326,7 @@ def test_dry_run_json_for_sjko(capsys):
     assert out["config"]["model"] == "uotm" and "sjko_schedule" not in out
 
     assert main(["train", "--preset", "digits", "--model", "sjko", "--dry-run", "--epochs", "3"]) == 2
-    assert "--max-steps" in capsys.readouterr().err
+    assert "--steps" in capsys.readouterr().err
     assert main(["train", "--preset", "digits", "--model", "sjko", "--dry-run", "--set", "sjko.hh=1"]) == 2
     assert "unknown config key 'sjko.hh'" in capsys.readouterr().err
     assert main(["train", "--preset", "digits", "--model", "sjko", "--dry-run", "--set", "sjko.h=-1"]) == 2
@@ -344,13 +344,13 @@ def test_train_resume_sample_and_bench_sjko_from_the_command_line(tmp_path, caps
     args = ["train", "--preset", "digits", "--model", "sjko", "--run-dir", run, "--batch-size", "8", "--device",
             "cpu", "--quiet", "--log-every", "1", "--set", "sjko.first_phase_steps=2", "--set", "sjko.phase_steps=1",
             "--set", "sjko.phases=3", *SMALL_NETS]
-    assert main(args + ["--max-steps", "2"]) == 0
+    assert main(args + ["--steps", "2"]) == 0
     # resumed from the run's own config.yaml: S-JKO, its phases, past the phase boundary
-    assert main(["train", "--run-dir", run, "--resume", "--max-steps", "4", "--quiet", "--device", "cpu"]) == 0
+    assert main(["train", "--run-dir", run, "--resume", "--steps", "4", "--quiet", "--device", "cpu"]) == 0
     rows = read_metrics(run)
     assert [r["step"] for r in rows] == [1, 2, 3, 4] and [r["phase"] for r in rows] == [0, 0, 1, 2]
     whole = str(tmp_path / "whole")  # the real networks, uninterrupted: the same losses
-    assert main([a if a != run else whole for a in args] + ["--max-steps", "4"]) == 0
+    assert main([a if a != run else whole for a in args] + ["--steps", "4"]) == 0
     assert losses_of(whole) == losses_of(run)
     saved = yaml.safe_load(open(os.path.join(run, "config.yaml")))
     assert saved["model"] == "sjko" and saved["sjko"]["phases"] == 3 and saved["net"]["base_channels"] == 8

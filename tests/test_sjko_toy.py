@@ -11,20 +11,20 @@ import yaml
 from uotm import sjko
 from uotm.sjko import SJKOToyConfig, sample, train_sjko_toy
 
-TINY = SJKOToyConfig(target="25gaussian", phases=3, iterations=3, batch_size=32, hidden=16, eval_samples=64,
+TINY = SJKOToyConfig(target="25gaussian", phases=3, phase_steps=3, batch_size=32, hidden=16, eval_samples=64,
                      keep_points=16, sample_repeats=1, log_every=2)
 
 
 @pytest.mark.parametrize("scheme", sjko.SCHEMES)
 def test_forward_counts(scheme):
-    run = train_sjko_toy(replace(TINY, phases=4, scheme=scheme, first_iterations=2), progress=False)
+    run = train_sjko_toy(replace(TINY, phases=4, scheme=scheme, first_phase_steps=2), progress=False)
     counts = [p.forwards_per_iteration for p in run.phases]
     if scheme == "sjko":  # potential step, frozen copy, map step (no frozen copy in phase 0: T_old = identity)
         assert counts == [2, 3, 3, 3]
     else:  # k pushes, potential step, map step
         assert counts == [k + 2 for k in range(4)]
-    assert run.forwards == counts[0] * 2 + sum(counts[1:]) * TINY.iterations
-    assert [m["iteration"] for m in run.metrics if m["phase"] == 0][-1] == 2  # phase 0 ran 2 iterations
+    assert run.forwards == counts[0] * 2 + sum(counts[1:]) * TINY.phase_steps
+    assert [m["step"] for m in run.metrics if m["phase"] == 0][-1] == 2  # phase 0 ran 2 iterations
     assert all(p.train_seconds > 0 and p.train_cpu_seconds > 0 and p.sample_seconds > 0 for p in run.phases)
     assert len(run.maps) == (4 if scheme == "naive" else 0) and len(run.states) == (4 if scheme == "sjko" else 0)
 
@@ -32,7 +32,7 @@ def test_forward_counts(scheme):
 def test_gaussian_run_moves_towards_the_target():
     b = np.array([3.0, -2.0])
     cfg = SJKOToyConfig(target="normal", target_mean=b.tolist(), target_cov=[[1.0, 0.0], [0.0, 1.0]],
-                        ignore_z=True, data_noise=False, phases=2, iterations=60, batch_size=128, hidden=32,
+                        ignore_z=True, noise_scale=0.0, phases=2, phase_steps=60, batch_size=128, hidden=32,
                         lr_map=3e-3, lr_potential=1e-3, eval_samples=2000, keep_points=10, sample_repeats=1)
     run = train_sjko_toy(cfg, progress=False)
     exact_means, _ = sjko.gaussian_jko_iterates(np.zeros(2), np.eye(2), b, np.eye(2), cfg.h, 2)
@@ -68,11 +68,11 @@ def test_same_seed_same_samples():
     (dict(h=float("nan")), "h must be"),
     (dict(cost_scale="pixels"), "cost_scale"),
     (dict(phases=0), "phases"),
-    (dict(iterations=2.5), "iterations"),
+    (dict(phase_steps=2.5), "phase_steps"),
     (dict(lr_map=-1e-4), "lr_map"),
-    (dict(beta2=1.0), "beta2"),
+    (dict(betas=(0.5, 1.0)), "betas"),
     (dict(r1_gamma=-1.0), "r1_gamma"),
-    (dict(data_noise="yes"), "data_noise"),
+    (dict(noise_scale="yes"), "noise_scale"),
     (dict(keep_points=100, eval_samples=50), "keep_points"),
     (dict(target="spiral"), "unknown target"),
     (dict(target="noise"), "cannot be 'noise'"),
@@ -90,7 +90,7 @@ def test_validation_errors(changes, match):
 def test_presets_and_config_round_trip(tmp_path):
     for name, cfg in sjko.TOY_PRESETS.items():
         assert cfg.validate().dim == 2, name
-        assert (cfg.phases, cfg.h, cfg.iterations, cfg.batch_size) == (10, 1.0, 5000, 400)
+        assert (cfg.phases, cfg.h, cfg.phase_steps, cfg.batch_size) == (10, 1.0, 5000, 400)
     with pytest.raises(ValueError, match="unknown S-JKO toy config keys"):
         SJKOToyConfig.from_dict({"phase": 3})
     run = train_sjko_toy(replace(TINY, loss="chi", r1_gamma=0.5), out_dir=tmp_path, progress=False)
@@ -120,14 +120,14 @@ def test_train_command_runs_a_2d_sjko_preset(tmp_path, capsys):
 
     run_dir = tmp_path / "run"
     args = ["train", "--model", "sjko", "--preset", "gaussian2d", "--run-dir", str(run_dir), "--quiet",
-            "--set", "phases=2", "--set", "iterations=10", "--set", "eval_samples=500", "--set", "keep_points=100",
-            "--set", "first_iterations=15", "--batch-size", "64"]
+            "--set", "phases=2", "--set", "phase_steps=10", "--set", "eval_samples=500", "--set", "keep_points=100",
+            "--set", "first_phase_steps=15", "--batch-size", "64"]
     assert main(args) == 0
     for name in ("config.yaml", "metrics.jsonl", "phases.jsonl", "samples.npy", "flow.png"):
         assert (run_dir / name).exists(), name
     assert np.load(run_dir / "samples.npy").shape == (2000, 2)
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
-    assert saved["phases"] == 2 and saved["first_iterations"] == 15 and saved["batch_size"] == 64
+    assert saved["phases"] == 2 and saved["first_phase_steps"] == 15 and saved["batch_size"] == 64
     assert main(args) == 2  # the folder holds a run now
     assert "already holds a run" in capsys.readouterr().err
     assert main(["train", "--preset", "gaussian2d", "--dry-run"]) == 2  # needs --model sjko

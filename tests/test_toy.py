@@ -65,7 +65,7 @@ def test_cli_run_writes_everything(tmp_path, capsys):
     out = tmp_path / "run"
     code, err = run_cli(["toy", "--source", "p", "--target", "q", *SMALL, "--out", str(out)], capsys)
     assert code == 0, err
-    for name in ("config.yaml", "metrics.jsonl", "source.npy", "transported.npy", "checkpoint.pt", "joint.png",
+    for name in ("config.yaml", "metrics.jsonl", "source.npy", "transported.npy", "snapshot.pt", "joint.png",
                  "density.png", "losses.png"):
         assert (out / name).is_file(), name
     cfg = yaml.safe_load((out / "config.yaml").read_text())
@@ -74,7 +74,7 @@ def test_cli_run_writes_everything(tmp_path, capsys):
     assert len(lines) == 4  # 2 epochs x 4 batches / log every 2
     src, tr = np.load(out / "source.npy"), np.load(out / "transported.npy")
     assert src.shape == tr.shape == (256, 1)
-    ckpt = torch.load(out / "checkpoint.pt")
+    ckpt = torch.load(out / "snapshot.pt")
     tmap = ToyMap(1)
     tmap.load_state_dict(ckpt["transport_map"])
 
@@ -120,7 +120,7 @@ def test_bad_input_exits_with_one_sentence_and_writes_nothing(tmp_path, capsys, 
         "tau": ["--tau", "0"],
         "epochs": ["--epochs", "-1"],
         "missing-file": ["--target", f"npy:{tmp_path / 'nope.npy'}"],
-        "psi": ["--phi1", "hellinger"],
+        "psi": ["--psi1", "hellinger"],
     }[case]
     out = tmp_path / "out"
     if case == "psi":  # argparse rejects it itself, with exit code 2

@@ -57,7 +57,7 @@ def tiny_data(n=64):
 
 
 def tiny_cfg(**kw):
-    values = dict(batch_size=16, log_every=1, snapshot_every=3, sample_every=5, max_steps=10, epochs=50,
+    values = dict(batch_size=16, log_every=1, snapshot_every=3, sample_every=5, steps=10, epochs=50,
                   schedule_epochs=3, lr_map=1e-3, lr_potential=1e-3, ema_decay=0.9, r1_gamma=1.0)
     values.update(kw)
     return preset("digits", **values)
@@ -88,7 +88,7 @@ def test_train_step_returns_device_losses_and_moves_the_ema():
 
 
 def test_a_run_writes_its_folder_and_the_config_round_trips(tmp_path):
-    cfg = tiny_cfg(max_steps=6)
+    cfg = tiny_cfg(steps=6)
     state = train(cfg, tmp_path / "run", build=build_tiny, dataset=tiny_data(), device="cpu", progress=False)
     names = sorted(n for n in os.listdir(tmp_path / "run") if not n.startswith("events.out.tfevents"))
     assert names == ["config.yaml", "metrics.jsonl", "samples-0000005.png", "samples-0000006.png", "snapshot.pt"]
@@ -106,7 +106,7 @@ def test_a_run_writes_its_folder_and_the_config_round_trips(tmp_path):
     with pytest.raises(ValueError, match="already holds a run"):
         train(cfg, tmp_path / "run", build=build_tiny, dataset=tiny_data(), device="cpu", progress=False)
     with pytest.raises(ValueError, match="lr_map"):
-        train(tiny_cfg(max_steps=8, lr_map=2e-3), tmp_path / "run", resume=True, build=build_tiny,
+        train(tiny_cfg(steps=8, lr_map=2e-3), tmp_path / "run", resume=True, build=build_tiny,
               dataset=tiny_data(), device="cpu", progress=False)
     with pytest.raises(ValueError, match="cannot resume"):
         train(cfg, tmp_path / "other", resume=True, build=build_tiny, dataset=tiny_data(), device="cpu")
@@ -120,7 +120,7 @@ def test_resume_repeats_an_uninterrupted_run_bit_for_bit(tmp_path, monkeypatch):
     assert [r["step"] for r in reference] == list(range(1, 11))
 
     # stopped cleanly at the end of epoch 0, then continued
-    train(tiny_cfg(max_steps=4), tmp_path / "boundary", **kw)
+    train(tiny_cfg(steps=4), tmp_path / "boundary", **kw)
     train(tiny_cfg(), tmp_path / "boundary", resume=True, **kw)
     assert losses_of(tmp_path / "boundary") == reference
 
@@ -186,7 +186,7 @@ def _ddp_worker(rank, world, port, cfg_dict, run_dir, images):
 
 
 def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_path):
-    cfg = tiny_cfg(max_steps=3, log_every=1, snapshot_every=3)
+    cfg = tiny_cfg(steps=3, log_every=1, snapshot_every=3)
     data = tiny_data()
     train(cfg, tmp_path / "one", build=build_tiny, dataset=data, device="cpu", progress=False)
     mp.spawn(_ddp_worker, args=(2, _free_port(), cfg.to_dict(), str(tmp_path / "two"), data.images), nprocs=2)
@@ -252,8 +252,8 @@ def test_train_resume_and_sample_from_the_command_line(tmp_path, capsys):
     run = str(tmp_path / "run")
     args = ["train", "--preset", "digits", "--run-dir", run, "--batch-size", "8", "--device", "cpu", "--quiet",
             "--log-every", "1", *SMALL_NETS]
-    assert main(args + ["--max-steps", "2"]) == 0
-    assert main(["train", "--run-dir", run, "--resume", "--max-steps", "3", "--quiet", "--device", "cpu"]) == 0
+    assert main(args + ["--steps", "2"]) == 0
+    assert main(["train", "--run-dir", run, "--resume", "--steps", "3", "--quiet", "--device", "cpu"]) == 0
     assert [r["step"] for r in read_metrics(run)] == [1, 2, 3]
     assert yaml.safe_load(open(os.path.join(run, "config.yaml")))["net"]["base_channels"] == 8
     out = str(tmp_path / "samples.npz")
@@ -272,7 +272,7 @@ def test_train_resume_and_sample_from_the_command_line(tmp_path, capsys):
 def test_launch_runs_torchrun_and_streams_its_output(tmp_path, capfd):
     from uotm.dist import launch
 
-    cfg = preset("digits", batch_size=8, max_steps=2, log_every=1,
+    cfg = preset("digits", batch_size=8, steps=2, log_every=1,
                  net=dict(base_channels=8, potential_channels=8, z_emb_dim=16, z_dim=8))
     cfg = dataclasses.replace(cfg, snapshot_every=1)
     run = launch(cfg, 2, tmp_path / "run", extra_args=("--device", "cpu"), env={"OMP_NUM_THREADS": "1"})
@@ -292,9 +292,9 @@ def test_launch_runs_torchrun_and_streams_its_output(tmp_path, capfd):
 
 def test_lazy_r1_in_the_config_reaches_the_training_loop(tmp_path):
     """With ``r1_every = 2`` the logged R1 is zero on odd iterations and twice the penalty on even ones."""
-    cfg = tiny_cfg(max_steps=4, r1_every=2, log_every=1)
+    cfg = tiny_cfg(steps=4, r1_every=2, log_every=1)
     state = train(cfg, tmp_path / "run", build=build_tiny, dataset=tiny_data(), device="cpu", progress=False)
-    assert state.r1_every == 2
+    assert state.cfg.r1_every == 2
     r1 = [row["r1"] for row in losses_of(tmp_path / "run")]
     assert len(r1) == 4 and r1[1] == 0 and r1[3] == 0 and r1[0] > 0 and r1[2] > 0
 
@@ -303,7 +303,7 @@ def test_a_run_writes_tensorboard_events_beside_its_metrics(tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    cfg = tiny_cfg(max_steps=4, log_every=2)
+    cfg = tiny_cfg(steps=4, log_every=2)
     train(cfg, tmp_path / "run", build=build_tiny, dataset=tiny_data(), device="cpu", progress=False)
     events = EventAccumulator(str(tmp_path / "run"))
     events.Reload()

@@ -236,7 +236,7 @@ def test_conv_networks_and_a_digits_step(tmp_path):
     (dict(lam=float("nan")), "lam"),
     (dict(batch_size=1), "at least 2"),
     (dict(steps=0), "steps"),
-    (dict(lr=0.0), "lr"),
+    (dict(lr_map=0.0), "lr_map"),
     (dict(prior_sigma2=-1.0), "prior_sigma2"),
     (dict(data="spiral"), "unknown distribution"),
     (dict(data="noise"), "prior itself"),

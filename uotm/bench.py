@@ -40,7 +40,8 @@ from collections.abc import Callable, Sequence
 import torch
 
 from .presets import ImageConfig
-from .train import COMPILABLE, TrainState, configure_backends, default_networks, make_state, train_step
+from .presets import COMPILABLE
+from .train import TrainState, configure_backends, default_networks, make_state, train_step
 
 # Dense (no sparsity) peaks in TFLOP/s from NVIDIA's data sheets: (bf16 tensor cores, tf32 tensor cores, fp32 without
 # tensor cores). The first name that the device's name contains wins, so the specific models come first.
@@ -112,11 +113,11 @@ def step_flops(state: TrainState, y: torch.Tensor) -> int:
     lazy-R1 cycle (``r1_every`` iterations; one iteration by default). Advances ``state`` as the iterations do."""
     eager = dataclasses.replace(state, compiled={})
     total = 0
-    for _ in range(state.r1_every):
+    for _ in range(state.cfg.r1_every):
         total += count_flops(lambda: train_step(eager, y))
         eager.step += 1
     state.step = eager.step
-    return total // state.r1_every
+    return total // state.cfg.r1_every
 
 
 def _synchronize(device: torch.device) -> None:
@@ -160,11 +161,13 @@ def _is_out_of_memory(exc: BaseException) -> bool:
         s in text for s in ("out of memory", "can't allocate memory", "not enough memory", "failed to allocate"))
 
 
-def memory_per_image(cfg: ImageConfig, device, build: Callable | None = None, r1_every: int = 1) -> int:
+def memory_per_image(cfg: ImageConfig, device, build: Callable | None = None) -> int:
     """Bytes one image adds to an iteration: the growth, from 2 to 4 images, of the tensors autograd saves for
     the backward passes of :func:`uotm.train.train_step` (R1's double backward included), plus the image itself.
-    A lower bound (temporaries are not counted), cheap to measure at any size."""
+    A lower bound (temporaries are not counted), cheap to measure at any size; measured eagerly (R1 is applied at
+    step 0 whatever ``cfg.r1_every`` is)."""
     device = torch.device(device)
+    cfg = dataclasses.replace(cfg, compile=())
     saved = []
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         for b in (2, 4):
@@ -176,7 +179,7 @@ def memory_per_image(cfg: ImageConfig, device, build: Callable | None = None, r1
                 return t
 
             torch.manual_seed(cfg.seed)
-            state = make_state(cfg, *(build or default_networks)(cfg), device, r1_every=r1_every)
+            state = make_state(cfg, *(build or default_networks)(cfg), device)
             y = torch.zeros(b, cfg.channels, cfg.image_size, cfg.image_size, device=device)
             with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
                 train_step(state, y)
@@ -186,33 +189,31 @@ def memory_per_image(cfg: ImageConfig, device, build: Callable | None = None, r1
 
 
 def run_bench(cfg: ImageConfig, *, batch: int | None = None, steps: int = 20, warmup: int = 5, device=None,
-              channels_last: bool | None = None, compile_nets: Sequence[str] = (), r1_every: int | None = None,
               flops: bool = True, build: Callable | None = None) -> dict:
     """Time ``steps`` calls of :func:`uotm.train.train_step` after ``warmup`` untimed ones and return the report
     (the fields of ``python -m uotm bench --json``). ``batch`` defaults to ``cfg.batch_size``; the precision is
-    ``cfg.precision`` (bf16 autocast on CUDA, fp32 elsewhere); ``flops=False`` skips the FLOP count; ``r1_every``
-    defaults to ``cfg.r1_every``.
+    ``cfg.precision`` (bf16 autocast on CUDA, fp32 elsewhere), the speed-ups are ``cfg.channels_last`` and
+    ``cfg.compile``, lazy R1 is ``cfg.r1_every``; ``flops=False`` skips the FLOP count.
 
     A batch too large for the device's memory is one sentence (``ValueError``) with a batch that fits by
     :func:`memory_per_image`'s estimate: checked up front for the images themselves, caught when an allocation
     fails later."""
     cfg = cfg.validate()
     batch = cfg.batch_size if batch is None else batch
-    r1_every = cfg.r1_every if r1_every is None else r1_every
     if batch < 1 or steps < 1 or warmup < 0:
         raise ValueError(f"need batch >= 1, steps >= 1, warmup >= 0; got {batch}, {steps}, {warmup}")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     too_big = batch * cfg.channels * cfg.image_size**2 * 4 > free_memory(device)
     if not too_big:
         try:
-            return _run_bench(cfg, batch, steps, warmup, device, channels_last, compile_nets, r1_every, flops, build)
+            return _run_bench(cfg, batch, steps, warmup, device, flops, build)
         except (RuntimeError, MemoryError) as exc:
             if not _is_out_of_memory(exc):
                 raise
         if device.type == "cuda":
             torch.cuda.empty_cache()
     free = free_memory(device)
-    per_image = memory_per_image(cfg, device, build, r1_every)
+    per_image = memory_per_image(cfg, device, build)
     fits = int(0.8 * free) // per_image
     advice = f"--batch {fits} fits (about {per_image / 2**20:.3g} MiB per image)" if fits >= 1 else \
         "not even one image fits"
@@ -220,8 +221,7 @@ def run_bench(cfg: ImageConfig, *, batch: int | None = None, steps: int = 20, wa
                      f"{advice}")
 
 
-def _run_bench(cfg: ImageConfig, batch: int, steps: int, warmup: int, device: torch.device,
-               channels_last: bool | None, compile_nets: Sequence[str], r1_every: int, flops: bool,
+def _run_bench(cfg: ImageConfig, batch: int, steps: int, warmup: int, device: torch.device, flops: bool,
                build: Callable | None) -> dict:
     cuda = device.type == "cuda"
     precision = cfg.precision if cuda else "fp32"
@@ -231,8 +231,7 @@ def _run_bench(cfg: ImageConfig, batch: int, steps: int, warmup: int, device: to
     transport_map, potential = (build or default_networks)(cfg)
     params_map = sum(p.numel() for p in transport_map.parameters())
     params_potential = sum(p.numel() for p in potential.parameters())
-    state = make_state(cfg, transport_map, potential, device, channels_last=channels_last,
-                       compile_nets=compile_nets, r1_every=r1_every)
+    state = make_state(cfg, transport_map, potential, device)
     sjko = cfg.model == "sjko"
     if sjko:  # phase 1 (two map forwards per map step) when the state has one; the first iteration enters it
         state.step = cfg.sjko.phase_start(min(1, cfg.sjko.phases - 1))
@@ -277,7 +276,7 @@ def _run_bench(cfg: ImageConfig, batch: int, steps: int, warmup: int, device: to
         "preset": cfg.preset, "device": name, "device_type": device.type, "torch": torch.__version__,
         "cuda": torch.version.cuda if cuda else None,
         "precision": precision, "precision_requested": cfg.precision, "channels_last": state.channels_last,
-        "compile": sorted(compile_nets), "r1_every": r1_every,
+        "compile": sorted(cfg.compile), "r1_every": cfg.r1_every,
         "batch": batch, "steps": steps, "warmup": warmup, "warmup_s": round(warmup_s, 3),
         "ms_per_iter": seconds * 1e3, "images_per_s": batch / seconds,
         "peak_memory_bytes": int(peak_bytes), "peak_memory_gib": peak_bytes / 2**30, "peak_memory_kind": peak_kind,

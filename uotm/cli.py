@@ -27,7 +27,7 @@ def _toy_parser(sub) -> None:
     d = ToyConfig()
     p = sub.add_parser("toy", help="train a toy UOTM map between low-dimensional distributions",
                        description="Train UOTM on a toy problem and write config.yaml, metrics.jsonl, source.npy, "
-                                   "transported.npy, target.npy, checkpoint.pt and figures into --out.")
+                                   "transported.npy, target.npy, snapshot.pt and figures into --out.")
     names = ", ".join(TOY_NAMES)
     p.add_argument("--source", default=d.source, help=f"source law: {names}, or npy:PATH (default {d.source})")
     p.add_argument("--target", default=d.target, help=f"target law, as --source (default {d.target})")
@@ -37,14 +37,16 @@ def _toy_parser(sub) -> None:
                    help=f"share of the outlier mode in the 'outlier' law (default {d.outlier_fraction})")
     p.add_argument("--outlier-loc", type=float, default=d.outlier_loc,
                    help=f"location of the outlier mode (default {d.outlier_loc})")
-    p.add_argument("--phi1", default=d.phi1, choices=PSI_NAMES, help=f"Psi* on the source side (default {d.phi1})")
-    p.add_argument("--phi2", default=d.phi2, choices=PSI_NAMES, help=f"Psi* on the data side (default {d.phi2})")
+    p.add_argument("--psi1", default=d.psi1, choices=PSI_NAMES, help=f"Psi* on the source side (default {d.psi1})")
+    p.add_argument("--psi2", default=d.psi2, choices=PSI_NAMES, help=f"Psi* on the data side (default {d.psi2})")
     p.add_argument("--tau", type=float, default=d.tau, help=f"cost scale, c = tau |x-y|^2 (default {d.tau})")
     p.add_argument("--reg-lambda", type=float, default=d.reg_lambda,
                    help="weight of the source-gradient regulariser (default 0: off; the reference's is 0.01)")
     p.add_argument("--epochs", type=int, default=d.epochs, help=f"passes over the data (default {d.epochs})")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"(default {d.batch_size})")
-    p.add_argument("--lr", type=float, default=d.lr, help=f"Adam learning rate of both networks (default {d.lr})")
+    p.add_argument("--lr-map", type=float, default=d.lr_map, help=f"Adam learning rate of the map (default {d.lr_map})")
+    p.add_argument("--lr-potential", type=float, default=d.lr_potential,
+                   help=f"Adam learning rate of the potential (default {d.lr_potential})")
     p.add_argument("--potential-steps", type=int, default=d.potential_steps,
                    help=f"potential steps per map step (default {d.potential_steps})")
     p.add_argument("--num-data", type=int, default=d.num_data, help=f"points per data set (default {d.num_data})")
@@ -74,8 +76,8 @@ def _run_toy(args: argparse.Namespace) -> int:
 # image models
 
 # ImageConfig fields that have their own flag (--batch-size for batch_size, ...); any field can be set with --set
-TRAIN_FLAGS = ("dataset", "data_root", "epochs", "max_steps", "batch_size", "lr_map", "lr_potential", "tau",
-               "r1_gamma", "phi1", "phi2", "ema_decay", "seed", "precision", "num_workers", "log_every",
+TRAIN_FLAGS = ("dataset", "data_root", "epochs", "steps", "batch_size", "lr_map", "lr_potential", "tau",
+               "r1_gamma", "psi1", "psi2", "ema_decay", "seed", "precision", "num_workers", "log_every",
                "sample_every", "snapshot_every")
 
 
@@ -129,7 +131,6 @@ def _run_sjko_toy(args: argparse.Namespace) -> int:
     import numpy as np
     import yaml
 
-    from .presets import parse_value
     from .runs import check_new, check_writable, clear, write_atomic
     from .sjko import TOY_PRESETS, SJKOToyConfig, sample, train_sjko_toy
 
@@ -147,18 +148,12 @@ def _run_sjko_toy(args: argparse.Namespace) -> int:
     for name in TOY_TRAIN_FLAGS:
         if getattr(args, name) is not None:
             values[name] = getattr(args, name)
-    for item in args.settings:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or key not in values:
-            raise ValueError(f"--set takes KEY=VALUE with a key of {sorted(values)}, not {item!r}")
-        values[key] = yaml.safe_load(text) if values[key] is None else parse_value(text, values[key], key)
-    cfg = SJKOToyConfig.from_dict(values)
+    cfg = SJKOToyConfig.from_dict(SJKOToyConfig.apply_settings(values, args.settings))
     cfg.validate()
     run_dir = args.run_dir or os.path.join("runs", f"sjko-{args.preset}")
     if args.dry_run:
         report = {"config": asdict(cfg), "run_dir": run_dir,
-                  "iterations": (cfg.first_iterations or cfg.iterations) + (cfg.phases - 1) * cfg.iterations}
+                  "iterations": (cfg.first_phase_steps or cfg.phase_steps) + (cfg.phases - 1) * cfg.phase_steps}
         print(json.dumps(report) if args.json else yaml.safe_dump(report, sort_keys=False).rstrip())
         return 0
     out = check_new(check_writable(run_dir, "--run-dir"), args.overwrite, used=SJKO_TOY_OUTPUTS, resumable=False)
@@ -204,7 +199,7 @@ def _run_train(args: argparse.Namespace) -> int:
     if cfg.model == "sjko" and args.epochs is not None:
         raise ValueError(f"S-JKO's length is set by its phases (sjko.phases={cfg.sjko.phases}, "
                          f"{cfg.sjko.total_steps} iterations), not by --epochs: change --set sjko.phases=N, or stop "
-                         f"early with --max-steps")
+                         f"early with --steps")
     run_dir = args.run_dir or os.path.join("runs", cfg.preset if cfg.model == "uotm" else f"{cfg.model}-{cfg.preset}")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if cfg.batch_size % world:
@@ -298,7 +293,7 @@ def _run_fid(args: argparse.Namespace) -> int:
         raise ValueError("give either --run DIR or --preset NAME")
     if args.batch < 1:
         raise ValueError(f"--batch must be positive, got {args.batch}")
-    cfg = resolve(config=os.path.join(args.run, "config.yaml")) if args.run else resolve(args.preset)
+    cfg = resolve(run_dir=args.run, resume=True) if args.run else resolve(args.preset)  # a run's own config.yaml
     if args.data_root:
         cfg.data_root = args.data_root
     images = metrics.load_samples(args.samples, cfg)  # refused up front: wrong size, NaNs, not uint8
@@ -332,9 +327,10 @@ def _bench_parser(sub) -> None:
     p.add_argument("--precision", choices=("fp32", "bf16"),
                    help="default: the preset's; bf16 autocast is CUDA only (the CPU runs fp32 and says so)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                   help="channels-last memory format (default: the preset's channels_last on CUDA, off on the CPU)")
-    p.add_argument("--compile", default="none", metavar="NETS",
-                   help="torch.compile: none (default), map, potential, map,potential or all")
+                   help="channels-last memory format (default: the config's channels_last, on CUDA only)")
+    p.add_argument("--compile", metavar="NETS",
+                   help="torch.compile: none, map, potential, map,potential or all (default: the config's compile, "
+                        "none in every preset)")
     p.add_argument("--r1-every", type=int, default=None, metavar="K",
                    help="lazy R1: K times the penalty every K iterations (changes the algorithm; default: the "
                         "config's r1_every, 1 in every preset)")
@@ -359,10 +355,12 @@ def _run_bench(args: argparse.Namespace) -> int:
     from .presets import resolve
 
     check_device(args.device)
-    cfg = resolve(args.preset, settings=args.settings, model=args.model, precision=args.precision)
+    compile_ = parse_compile(args.compile) if args.compile is not None else None
+    speed = dict(channels_last=args.channels_last, compile=compile_, r1_every=args.r1_every)
+    cfg = resolve(args.preset, settings=args.settings, model=args.model, precision=args.precision,
+                  **{k: v for k, v in speed.items() if v is not None})
     report = run_bench(cfg, batch=args.batch, steps=args.steps, warmup=args.warmup, device=args.device,
-                       channels_last=args.channels_last, compile_nets=parse_compile(args.compile),
-                       r1_every=args.r1_every, flops=args.flops)
+                       flops=args.flops)
     print(json.dumps(report) if args.json else format_report(report))
     return 0
 

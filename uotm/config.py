@@ -13,7 +13,9 @@ and lists a :class:`Rule` per field in ``RULES``. :meth:`Config.check_fields` th
 
 Each failure is one sentence naming the field (``net.ch_mult must ...``) and raised as ``ValueError``; the command
 line prints it and exits with status 2. :meth:`Config.from_dict` builds a config from a mapping (YAML, a snapshot's
-``config``), naming unknown keys, turning lists into tuples and nested mappings into their blocks.
+``config``), naming unknown keys, turning lists into tuples and nested mappings into their blocks;
+:meth:`Config.apply_settings` applies the command line's ``--set KEY=VALUE`` strings (``net.KEY=VALUE`` inside a
+block) to such a mapping, each value read as its field's type (:func:`parse_setting`).
 """
 
 from __future__ import annotations
@@ -237,3 +239,87 @@ class Config:
                     pass  # check_fields names it
             out[key] = value
         return cls(**out)
+
+    @classmethod
+    def apply_settings(cls, values: dict, settings: list[str]) -> dict:
+        """Apply ``--set`` strings ``KEY=VALUE`` (``block.KEY=VALUE`` inside a nested block such as ``net``) to the
+        mapping ``values`` (in place; returned), each value read as its field's type (:func:`parse_setting`); an
+        unknown key is one sentence listing the valid ones. Not validated (:meth:`check_fields` does that)."""
+        return _apply_settings(cls, values, list(settings))
+
+
+def parse_setting(text: str, kind, key: str):
+    """``text`` (a ``--set`` value, YAML syntax: ``1e-4``, ``true``, ``[1, 2, 2]`` or ``1,2,2``, ``null`` for an
+    optional field) read as the field type ``kind``; the value is not range-checked here (that is
+    :meth:`Config.check_fields`' job), but a value that cannot be read as the type is one sentence."""
+    import yaml
+
+    kind, optional = _unwrap_optional(kind)
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError:
+        loaded = text
+    if optional and loaded is None:
+        return None
+    if kind is bool:
+        if not isinstance(loaded, bool):
+            raise ValueError(f"{key} takes true or false, not {text!r}")
+        return loaded
+    if kind in (int, float):
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"{key} takes a number, not {text!r}") from None
+        if kind is int:
+            if not math.isfinite(number) or number != int(number):
+                raise ValueError(f"{key} takes an integer, not {text!r}")
+            return int(number)
+        return number
+    origin = typing.get_origin(kind)
+    if origin in (tuple, list) or kind in (tuple, list):
+        try:
+            value = yaml.safe_load(text if text.strip().startswith("[") else f"[{text}]")
+        except yaml.YAMLError:
+            value = None
+        if not isinstance(value, list):
+            raise ValueError(f"{key} takes a list such as [1, 2, 2], not {text!r}")
+        args = [a for a in typing.get_args(kind) if a is not Ellipsis]
+        item = args[0] if args and all(a is args[0] for a in args) else None
+        if item in (int, float):
+            try:
+                value = [item(v) if not isinstance(v, bool) else v for v in value]
+            except (TypeError, ValueError):
+                raise ValueError(f"{key} takes a list of {'integers' if item is int else 'numbers'}, not "
+                                 f"{text!r}") from None
+        return tuple(value) if origin is tuple or kind is tuple else value
+    if kind is str:
+        return text
+    return loaded
+
+
+def _block_class(cls, name: str):
+    kind, _ = _unwrap_optional(_hints(cls).get(name))
+    return kind if isinstance(kind, type) and issubclass(kind, Config) else None
+
+
+def _apply_settings(cls, values: dict, settings: list[str]) -> dict:
+    known = {f.name for f in fields(cls)}
+    for item in settings:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"--set takes KEY=VALUE (e.g. seed=1 or net.base_channels=64), not {item!r}")
+        block, dot, rest = key.partition(".")
+        block_cls = _block_class(cls, block) if dot else None
+        if block_cls is not None and rest in {f.name for f in fields(block_cls)}:
+            values.setdefault(block, {})
+            values[block][rest] = parse_setting(text, _hints(block_cls)[rest], key)
+            continue
+        if key not in known or _block_class(cls, key) is not None:
+            valid = sorted(k for k in known if _block_class(cls, k) is None)
+            valid += [f"{b}.{f.name}" for b in sorted(known) if _block_class(cls, b) for f in
+                      fields(_block_class(cls, b))]
+            raise ValueError(f"unknown {cls.NAME}config key {key!r}; valid keys are {', '.join(valid)}")
+        values[key] = parse_setting(text, _hints(cls)[key], key)
+    return values
+

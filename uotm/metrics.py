@@ -287,12 +287,18 @@ def digits_classifier(data_root: str | Path = "data", image_size: int = 16, retr
 @torch.no_grad()
 def proxy_features(images, model: DigitsClassifier) -> np.ndarray:
     """Penultimate-layer features (N, 128) of one-channel digit images (uint8 or [−1, 1], any layout
-    :func:`as_unit_float` takes), resized to the classifier's size if needed."""
+    :func:`as_unit_float` takes) of the classifier's size. Nothing is resized: an image of another size, or with
+    NaNs, is refused (one sentence), since a resized sample would be scored as a sample of another run."""
     x = as_unit_float(images) * 2 - 1
     if x.shape[1] != 1:
         raise ValueError(f"the digits proxy takes one-channel images, got {x.shape[1]} channels")
-    if x.shape[-1] != model.image_size:
-        x = F.interpolate(x, size=(model.image_size,) * 2, mode="bilinear", antialias=True, align_corners=False)
+    size = model.image_size
+    if tuple(x.shape[-2:]) != (size, size):
+        raise ValueError(f"the digits proxy's classifier takes {size}x{size} images, got "
+                         f"{x.shape[-2]}x{x.shape[-1]}; nothing is resized (sample the {size}-pixel run, or use the "
+                         f"classifier of that size: proxy_fid(..., image_size={x.shape[-1]}))")
+    if not torch.isfinite(x).all():
+        raise ValueError("the images hold NaN or infinite values")
     return model.features(x).double().numpy()
 
 

@@ -50,7 +50,7 @@ def plot_scatter_2d(ax, target: np.ndarray, transported: np.ndarray, source: np.
 
 def plot_losses(ax, metrics: list[dict]) -> None:
     """Potential and map losses against the iteration."""
-    it = [m["iteration"] for m in metrics]
+    it = [m["step"] for m in metrics]
     ax.plot(it, [m["potential_loss"] for m in metrics], label="potential loss $L_v$")
     ax.plot(it, [m["map_loss"] for m in metrics], label="map loss $L_T$")
     ax.set_xlabel("iteration")
@@ -63,7 +63,7 @@ def plot_toy_run(run, out_dir: Path) -> list[Path]:
     ``target`` and ``metrics``): joint scatter and densities (1-D) or a scatter (2-D and up), and losses."""
     plt = _pyplot()
     paths: list[Path] = []
-    title = f"{run.config.source} → {run.config.target}, Ψ*: {run.config.phi1}/{run.config.phi2}, τ={run.config.tau}"
+    title = f"{run.config.source} → {run.config.target}, Ψ*: {run.config.psi1}/{run.config.psi2}, τ={run.config.tau}"
 
     def save(fig, name):
         from .runs import write_atomic

@@ -14,17 +14,17 @@ sjko``, gives the S-JKO defaults of that experiment: the preset's UOTM config wi
 With ``model="sjko"`` the training length is set by the phases: ``sjko.total_steps`` = ``first_phase_steps +
 (phases - 1) * phase_steps`` iterations, and the cosine schedule goes once from the initial learning rates to
 ``lr_floor`` over all of them, stepped every iteration (the authors' schedule). ``epochs`` and ``schedule_epochs``
-are not read (the data are cycled through as many epochs as the phases take); ``max_steps`` still stops a run early
-without changing the schedule. Nor are the UOTM-only fields ``tau``, ``phi1``, ``phi2`` and
+are not read (the data are cycled through as many epochs as the phases take); ``steps`` still stops a run early
+without changing the schedule. Nor are the UOTM-only fields ``tau``, ``psi1``, ``psi2`` and
 ``reference_half_tau`` read: the cost is ``sjko.h`` and the divergence ``sjko.loss``.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from . import runs
 from .config import NON_NEGATIVE, POSITIVE, SEED, UNIT, Config, Rule, one_of
 
 
@@ -82,6 +82,7 @@ class NetConfig(Config):
 
 
 MODELS = ("uotm", "sjko")
+COMPILABLE = ("map", "potential")  # the networks whose forward calls torch.compile may take
 
 
 @dataclass
@@ -145,8 +146,8 @@ class ImageConfig(Config):
     net: NetConfig = field(default_factory=NetConfig)
     sjko: SJKOConfig = field(default_factory=SJKOConfig)
     # the semi-dual
-    phi1: str = "kl"
-    phi2: str = "kl"
+    psi1: str = "kl"
+    psi2: str = "kl"
     tau: float = 1e-3
     r1_gamma: float = 0.2
     r1_every: int = 1  # lazy R1 every k iterations (times k); 1 = every iteration, the paper's algorithm
@@ -163,19 +164,20 @@ class ImageConfig(Config):
     # running
     seed: int = 1024
     precision: str = "bf16"  # "bf16" (autocast on CUDA; fp32 on the CPU) or "fp32"
-    channels_last: bool = True  # on CUDA only
+    channels_last: bool | None = None  # channels-last memory format; None: on CUDA only, true/false: always/never
+    compile: tuple[str, ...] = ()  # torch.compile the "map" and/or the "potential" (uotm.train.make_state)
     num_workers: int = 4
     log_every: int = 100  # iterations
     sample_every: int = 1000  # iterations between sample grids
     snapshot_every: int = 1000  # iterations between snapshots
-    max_steps: int = 0  # stop after this many iterations (0: run all epochs; S-JKO: all phases)
+    steps: int = 0  # stop after this many iterations (0: run all epochs; S-JKO: all phases)
 
-    RULES = dict(model=one_of(*MODELS), image_size=POSITIVE, channels=POSITIVE, phi1=Rule(check=_psi_name),
-                 phi2=Rule(check=_psi_name), tau=POSITIVE, r1_gamma=NON_NEGATIVE, r1_every=POSITIVE,
+    RULES = dict(model=one_of(*MODELS), image_size=POSITIVE, channels=POSITIVE, psi1=Rule(check=_psi_name),
+                 psi2=Rule(check=_psi_name), tau=POSITIVE, r1_gamma=NON_NEGATIVE, r1_every=POSITIVE,
                  batch_size=POSITIVE, epochs=POSITIVE, lr_map=POSITIVE, lr_potential=POSITIVE, betas=UNIT,
                  schedule_epochs=POSITIVE, lr_floor=NON_NEGATIVE, ema_decay=UNIT, seed=SEED,
-                 precision=one_of("bf16", "fp32"), num_workers=NON_NEGATIVE, log_every=POSITIVE,
-                 sample_every=POSITIVE, snapshot_every=POSITIVE, max_steps=NON_NEGATIVE)
+                 precision=one_of("bf16", "fp32"), compile=one_of(*COMPILABLE), num_workers=NON_NEGATIVE, log_every=POSITIVE,
+                 sample_every=POSITIVE, snapshot_every=POSITIVE, steps=NON_NEGATIVE)
 
     def validate(self) -> "ImageConfig":
         """Check every field (:meth:`uotm.config.Config.check_fields`, the ``net`` and ``sjko`` blocks too) and
@@ -192,11 +194,11 @@ class ImageConfig(Config):
 
     @property
     def total_steps(self) -> int | None:
-        """S-JKO: the iterations of the run (all phases, or ``max_steps`` if fewer). UOTM: ``max_steps`` if set,
+        """S-JKO: the iterations of the run (all phases, or ``steps`` if fewer). UOTM: ``steps`` if set,
         else ``None`` (epochs times the data set's batches, which the config alone does not know)."""
         if self.model == "sjko":
-            return min(self.sjko.total_steps, self.max_steps) if self.max_steps else self.sjko.total_steps
-        return self.max_steps or None
+            return min(self.sjko.total_steps, self.steps) if self.steps else self.sjko.total_steps
+        return self.steps or None
 
 
 PRESETS: dict[str, ImageConfig] = {
@@ -249,7 +251,7 @@ def preset_defaults(name: str, model: str = "uotm") -> ImageConfig:
     """The base config of preset ``name`` for ``model`` (``"uotm"``: :data:`PRESETS`; ``"sjko"``: the same preset
     with :data:`SJKO_OVERRIDES` and :data:`SJKO_SETTINGS`), not validated; a new object each call."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(PRESET_NAMES)}")
+        raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(PRESET_NAMES)}{hint}")
     if model not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
     cfg = PRESETS[name]
@@ -284,62 +286,7 @@ def preset(name: str, **overrides) -> ImageConfig:
 # resolving a command's config: preset, YAML file, --set strings, flags
 
 
-def parse_value(text: str, current, key: str):
-    """``text`` read as the type of the field's current value (YAML syntax: 1e-4, true, [1, 2, 2] or 1,2,2)."""
-    import yaml
-
-    if isinstance(current, bool):
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            value = None
-        if not isinstance(value, bool):
-            raise ValueError(f"{key} takes true or false, not {text!r}")
-        return value
-    if isinstance(current, (int, float)):
-        try:
-            number = float(text)
-        except ValueError:
-            raise ValueError(f"{key} takes a number, not {text!r}") from None
-        if isinstance(current, int):
-            if not math.isfinite(number) or number != int(number):
-                raise ValueError(f"{key} takes an integer, not {text!r}")
-            return int(number)
-        return number
-    if isinstance(current, tuple):
-        try:
-            value = yaml.safe_load(text if text.strip().startswith("[") else f"[{text}]")
-        except yaml.YAMLError:
-            value = None
-        if not isinstance(value, list):
-            raise ValueError(f"{key} takes a list such as [1, 2, 2], not {text!r}")
-        kind = type(current[0]) if current else int
-        try:
-            return tuple(kind(v) for v in value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{key} takes a list of {kind.__name__}, not {text!r}") from None
-    return text
-
-
 BLOCKS = ("net", "sjko")  # nested config blocks: --set net.KEY=VALUE, --set sjko.KEY=VALUE
-
-
-def apply_settings(values: dict, settings: list[str]) -> dict:
-    """Apply ``key=value`` strings (``net.key=value`` for network fields, ``sjko.key=value`` for S-JKO's) to a
-    config dict (in place)."""
-    for item in settings:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ValueError(f"--set takes key=value (e.g. lr_map=1e-4 or net.base_channels=64), not {item!r}")
-        block, dot, rest = key.partition(".")
-        where, name = (values[block], rest) if dot and block in BLOCKS else (values, key)
-        if name not in where or (where is values and name in BLOCKS):
-            known = sorted(k for k in values if k not in BLOCKS)
-            known += [f"{b}.{k}" for b in BLOCKS for k in sorted(values[b])]
-            raise ValueError(f"unknown config key {key!r}; valid keys are {', '.join(known)}")
-        where[name] = parse_value(text, where[name], key)
-    return values
 
 
 def read_yaml(path: str | Path, run_file: bool = False) -> dict:
@@ -381,42 +328,42 @@ def resolve(preset_name: str | None = None, config: str | Path | None = None, ru
     run_file = not config and resume and run_dir is not None and not preset_name
     source = config or (Path(run_dir) / "config.yaml" if run_file else None)
     if run_file and not Path(source).exists():
-        raise ValueError(f"cannot resume: {str(source)!r} does not exist (there is no run in {str(run_dir)!r})")
+        raise ValueError(f"there is no run in {str(run_dir)!r}: {str(source)!r} does not exist")
+    hint = f" (damaged: {runs.DAMAGED})" if run_file else ""
     if source:
         values = read_yaml(source, run_file=run_file)
     name = preset_name or values.get("preset") or (PRESET_NAMES[0] if source else None)
     if name is None:
         raise ValueError(f"give --preset (one of {', '.join(PRESET_NAMES)}) or --config YAML")
     if not isinstance(name, str) or name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(PRESET_NAMES)}")
+        raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(PRESET_NAMES)}{hint}")
     model = model or values.get("model") or "uotm"
     if not isinstance(model, str) or model not in MODELS:
-        raise ValueError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
+        raise ValueError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}{hint}")
     base = preset_defaults(name, model).to_dict()
     for block in BLOCKS:
         extra = values.pop(block, None) or {}
         if not isinstance(extra, dict):
-            raise ValueError(f"{block} in {str(source)!r} must be a mapping of {block}.* keys, got {extra!r}")
+            raise ValueError(f"{block} in {str(source)!r} must be a mapping of {block}.* keys, got {extra!r}{hint}")
         unknown = sorted(set(extra) - set(base[block]))
         if unknown:
-            raise ValueError(f"unknown config keys {[f'{block}.{k}' for k in unknown]} in {str(source)!r}")
+            raise ValueError(f"unknown config keys {[f'{block}.{k}' for k in unknown]} in {str(source)!r}{hint}")
         base[block].update(extra)
     unknown = sorted(set(values) - set(base))
     if unknown:
-        raise ValueError(f"unknown config keys {unknown} in {str(source)!r}")
+        raise ValueError(f"unknown config keys {unknown} in {str(source)!r}{hint}")
     base.update(values)
     base["preset"], base["model"] = name, model
     if any(item.partition("=")[0].strip() == "model" for item in settings):
         raise ValueError("choose the model with --model (it picks the preset's defaults for that model), not --set "
                          "model=...")
-    apply_settings(base, list(settings))
+    ImageConfig.apply_settings(base, list(settings))
     for key, value in fields_.items():
         if value is not None:
             base[key] = value
-    cfg = ImageConfig.from_dict(base)
     try:
-        return cfg.validate()
+        return ImageConfig.from_dict(base).validate()
     except ValueError as exc:
         if run_file:
-            raise ValueError(f"{exc} (in {str(source)!r}: damaged: restore it or start a new folder)") from None
+            raise ValueError(f"{exc} (in {str(source)!r}: damaged: {runs.DAMAGED})") from None
         raise

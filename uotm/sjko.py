@@ -209,15 +209,14 @@ class SJKOToyConfig(Config):
     h: float = 1.0  # JKO step size
     cost_scale: str = "euclidean"  # "euclidean": |x-y|^2/(2h); "per_coordinate": |x-y|^2/(2hd) (authors' code)
     phases: int = 10  # K, the number of JKO steps
-    iterations: int = 5000  # iterations per phase
-    first_iterations: int | None = None  # iterations of phase 0 (the authors' init_num_iterations); None = iterations
+    phase_steps: int = 5000  # iterations per phase
+    first_phase_steps: int | None = None  # iterations of phase 0 (the authors' init_num_iterations); None = phase_steps
     batch_size: int = 400
     lr_map: float = 1e-4
     lr_potential: float = 2e-5
-    beta1: float = 0.5
-    beta2: float = 0.9
+    betas: tuple[float, float] = (0.5, 0.9)
     r1_gamma: float = 0.0  # R1 weight on the data: gamma/2 E|grad v(y)|^2; 0 = off
-    data_noise: bool = True  # add N(0, sigma_k^2) to the data in phase k, sigma_k = 1/(32(k+1))
+    noise_scale: float = 1 / 32  # add N(0, sigma_k^2) to the data in phase k, sigma_k = noise_scale/(k+1); 0 = off
     ignore_z: bool = False  # a deterministic map (it ignores its latent), for the Gaussian check
     z_dim: int = 2
     hidden: int = 128
@@ -229,8 +228,8 @@ class SJKOToyConfig(Config):
 
     NAME = "S-JKO toy "
     RULES = dict(dim=POSITIVE, scheme=one_of(*SCHEMES), loss=Rule(check=check_loss_name), h=POSITIVE,
-                 cost_scale=one_of(*COST_SCALES), phases=POSITIVE, iterations=POSITIVE, first_iterations=POSITIVE,
-                 batch_size=POSITIVE, lr_map=POSITIVE, lr_potential=POSITIVE, beta1=UNIT, beta2=UNIT,
+                 cost_scale=one_of(*COST_SCALES), phases=POSITIVE, phase_steps=POSITIVE, first_phase_steps=POSITIVE,
+                 batch_size=POSITIVE, lr_map=POSITIVE, lr_potential=POSITIVE, betas=UNIT,
                  r1_gamma=NON_NEGATIVE, z_dim=POSITIVE, hidden=POSITIVE, seed=SEED, eval_samples=POSITIVE,
                  keep_points=NON_NEGATIVE, sample_repeats=POSITIVE, log_every=POSITIVE)
 
@@ -305,7 +304,7 @@ TOY_PRESETS: dict[str, SJKOToyConfig] = {
     "25gaussian": SJKOToyConfig(target="25gaussian", cost_scale="per_coordinate"),
     "twocircles": SJKOToyConfig(target="twocircles", cost_scale="per_coordinate"),
     "gaussian2d": SJKOToyConfig(target=NORMAL_TARGET, target_mean=[2.0, -1.0], target_cov=[[1.0, 0.6], [0.6, 0.8]],
-                                cost_scale="euclidean", data_noise=False, ignore_z=True),
+                                cost_scale="euclidean", noise_scale=0.0, ignore_z=True),
 }
 
 
@@ -450,7 +449,7 @@ def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progre
     counter = ForwardCounter()
     gen = counter.attach(_new_map(cfg, d))  # sjko: the generator; naive: the map of the current phase
     pot = ToyPotential(d, cfg.hidden)
-    betas = (cfg.beta1, cfg.beta2)
+    betas = tuple(cfg.betas)
     opt_pot = torch.optim.Adam(pot.parameters(), lr=cfg.lr_potential, betas=betas, foreach=True)
     opt_map = torch.optim.Adam(gen.parameters(), lr=cfg.lr_map, betas=betas, foreach=True)
     pot_params = list(pot.parameters())
@@ -468,8 +467,8 @@ def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progre
         phase_file = open(out / "phases.jsonl", "w", buffering=1)
     start = time.perf_counter()
     it = 0
-    first = cfg.iterations if cfg.first_iterations is None else cfg.first_iterations
-    bar = tqdm(total=first + (cfg.phases - 1) * cfg.iterations, desc=f"S-JKO toy ({cfg.scheme})", unit="it",
+    first = cfg.phase_steps if cfg.first_phase_steps is None else cfg.first_phase_steps
+    bar = tqdm(total=first + (cfg.phases - 1) * cfg.phase_steps, desc=f"S-JKO toy ({cfg.scheme})", unit="it",
                disable=not progress, leave=False)
     try:
         for k in range(cfg.phases):
@@ -483,9 +482,9 @@ def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progre
                 else:  # a frozen copy of the generator becomes T_old; everything else continues
                     old = counter.attach(_frozen_copy(gen, cfg, d))
             map_params = list(gen.parameters())
-            sigma = data_noise(k) if cfg.data_noise else 0.0
+            sigma = data_noise(k, cfg.noise_scale) if cfg.noise_scale > 0 else 0.0
             counted_from = counter.count
-            n_it = first if k == 0 else cfg.iterations
+            n_it = first if k == 0 else cfg.phase_steps
             it_times = []
             phase_start, phase_cpu = time.perf_counter(), time.thread_time()
             for i in range(n_it):
@@ -532,7 +531,7 @@ def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progre
                 it_times.append(time.perf_counter() - t_it)
                 bar.update(1)
                 if (i + 1) % cfg.log_every == 0 or i == n_it - 1:
-                    row = {"phase": k, "iteration": it, "potential_loss": float(loss_v.detach()),
+                    row = {"phase": k, "step": it, "potential_loss": float(loss_v.detach()),
                            "map_loss": float(loss_t.detach()),
                            "cost": float(cost.detach().mean()), "seconds": round(time.perf_counter() - start, 3)}
                     if not all(math.isfinite(row[key]) for key in ("potential_loss", "map_loss", "cost")):

@@ -30,11 +30,12 @@ from .data import toy as toy_data
 from .losses import map_loss, potential_loss, quadratic_cost, source_gradient_penalty
 from .nets.toy import ToyMap, ToyPotential
 from .psi import get_psi
+from . import runs
 from .runs import write_atomic, write_yaml
 
 Tensor = torch.Tensor
 
-RUN_FILES = ("config.yaml", "metrics.jsonl", "source.npy", "transported.npy", "target.npy", "checkpoint.pt",
+RUN_FILES = (runs.CONFIG, runs.METRICS, "source.npy", "transported.npy", "target.npy", runs.SNAPSHOT,
              "joint.png", "density.png", "scatter.png", "losses.png")
 
 
@@ -48,13 +49,14 @@ class ToyConfig(Config):
     dim: int | None = None  # for noise/p/q/outlier; taken from the other side if that has its own
     outlier_fraction: float = 0.01
     outlier_loc: float = -1.0
-    phi1: str = "kl"
-    phi2: str = "kl"
+    psi1: str = "kl"
+    psi2: str = "kl"
     tau: float = 0.1
     reg_lambda: float = 0.0  # lambda of the source-gradient regulariser; 0 = off
     epochs: int = 400
     batch_size: int = 256
-    lr: float = 1e-5
+    lr_map: float = 1e-5
+    lr_potential: float = 1e-5
     potential_steps: int = 5
     num_data: int = 4000
     hidden: int = 128
@@ -62,8 +64,9 @@ class ToyConfig(Config):
     log_every: int = 50  # iterations between two lines of metrics.jsonl
 
     NAME = "toy "
-    RULES = dict(dim=POSITIVE, outlier_fraction=UNIT, phi1=Rule(check=get_psi), phi2=Rule(check=get_psi),
-                 tau=POSITIVE, reg_lambda=NON_NEGATIVE, epochs=POSITIVE, batch_size=POSITIVE, lr=POSITIVE,
+    RULES = dict(dim=POSITIVE, outlier_fraction=UNIT, psi1=Rule(check=get_psi), psi2=Rule(check=get_psi),
+                 tau=POSITIVE, reg_lambda=NON_NEGATIVE, epochs=POSITIVE, batch_size=POSITIVE, lr_map=POSITIVE,
+                 lr_potential=POSITIVE,
                  potential_steps=POSITIVE, num_data=POSITIVE, hidden=POSITIVE, seed=SEED, log_every=POSITIVE)
 
     def validate(self) -> tuple[ToyDistribution, ToyDistribution]:
@@ -122,7 +125,7 @@ def _iteration(
         with torch.set_grad_enabled(reg):
             t_x = tmap(xs, z)
         v_fake = pot(t_x)
-        loss_v = potential_loss(pot(y), v_fake, xs, t_x, cfg.tau, cfg.phi1, cfg.phi2)
+        loss_v = potential_loss(pot(y), v_fake, xs, t_x, cfg.tau, cfg.psi1, cfg.psi2)
         if reg:
             loss_v = loss_v + source_gradient_penalty(v_fake, xs, cfg.reg_lambda)
         opt_pot.zero_grad(set_to_none=True)
@@ -150,8 +153,8 @@ def train_toy(cfg: ToyConfig, out_dir: str | Path | None = None, progress: bool 
     source = src.sample(cfg.num_data, g)  # the fixed source set (a noise source is redrawn every batch)
     d = src.dim
     tmap, pot = ToyMap(d, cfg.hidden), ToyPotential(d, cfg.hidden)
-    opt_map = torch.optim.Adam(tmap.parameters(), lr=cfg.lr, foreach=True)
-    opt_pot = torch.optim.Adam(pot.parameters(), lr=cfg.lr, foreach=True)
+    opt_map = torch.optim.Adam(tmap.parameters(), lr=cfg.lr_map, foreach=True)
+    opt_pot = torch.optim.Adam(pot.parameters(), lr=cfg.lr_potential, foreach=True)
     n_batches = min(len(target), len(source)) // cfg.batch_size
 
     metrics: list[dict] = []
@@ -173,11 +176,11 @@ def train_toy(cfg: ToyConfig, out_dir: str | Path | None = None, progress: bool 
                 losses = _iteration(cfg, tmap, pot, opt_map, opt_pot, x, y, g)
                 it += 1
                 if it % cfg.log_every == 0 or (epoch == cfg.epochs - 1 and b == n_batches - 1):
-                    row = {"iteration": it, "epoch": epoch + 1, **{k: float(v) for k, v in losses.items()},
+                    row = {"step": it, "epoch": epoch + 1, **{k: float(v) for k, v in losses.items()},
                            "seconds": round(time.perf_counter() - start, 3)}
                     if not all(math.isfinite(row[k]) for k in losses):
                         raise FloatingPointError(
-                            f"a loss became NaN or infinite at iteration {it} ({row}); lower lr or raise tau")
+                            f"a loss became NaN or infinite at iteration {it} ({row}); lower lr_map and lr_potential or raise tau")
                     metrics.append(row)
                     if log_file is not None:
                         log_file.write(json.dumps(row) + "\n")
@@ -197,8 +200,6 @@ def prepare_out_dir(path: str | Path, overwrite: bool) -> Path:
     """Make ``path`` ready for a run: refuse a path under a file or in a folder that cannot be written, and a
     folder that holds another run's outputs unless ``overwrite`` (then remove that run's files, and only those); a
     run that stopped before its outputs (config and metrics only) is simply replaced."""
-    from . import runs
-
     outputs = [name for name in RUN_FILES if name not in (runs.CONFIG, runs.METRICS)]
     out = runs.check_new(runs.check_writable(path, "--out"), overwrite, used=outputs, resumable=False)
     out.mkdir(parents=True, exist_ok=True)
@@ -207,7 +208,7 @@ def prepare_out_dir(path: str | Path, overwrite: bool) -> Path:
 
 
 def write_outputs(run: ToyRun, out_dir: str | Path) -> list[Path]:
-    """Write the arrays, the checkpoint and the figures of ``run`` into ``out_dir``; return the paths."""
+    """Write the arrays, the snapshot (both networks and the config) and the figures of ``run`` into ``out_dir``; return the paths."""
     out = Path(out_dir)
     written = []
     for name, arr in (("source", run.source), ("transported", run.transported), ("target", run.target)):
@@ -216,7 +217,7 @@ def write_outputs(run: ToyRun, out_dir: str | Path) -> list[Path]:
         written.append(path)
     ckpt = {"transport_map": run.transport_map.state_dict(), "potential": run.potential.state_dict(),
             "config": asdict(run.config), "seconds": run.seconds}
-    path = out / "checkpoint.pt"
+    path = out / runs.SNAPSHOT
     write_atomic(path, lambda p: torch.save(ckpt, p))
     written.append(path)
     from .plots import plot_toy_run

@@ -53,14 +53,13 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import torch
 from torch import nn
 
 from . import dist as udist
 from . import runs
-from .config import POSITIVE, check_value
 from . import sjko as sj
 from .data.images import BatchOrder, ImageDataset, TensorImages, batches, make_dataset
 from .losses import map_loss, potential_loss, quadratic_cost, r1_penalty
@@ -71,7 +70,9 @@ Tensor = torch.Tensor
 
 LOSS_KEYS = ("potential_loss", "r1", "map_loss", "cost", "v_real", "v_fake")
 # fields that may change when a run is resumed: how long it runs, what it writes, where the data are
-RESUMABLE_CHANGES = ("epochs", "max_steps", "log_every", "sample_every", "snapshot_every", "num_workers", "data_root")
+# (and the speed-ups that keep the algorithm: the memory format and torch.compile)
+RESUMABLE_CHANGES = ("epochs", "steps", "log_every", "sample_every", "snapshot_every", "num_workers", "data_root",
+                     "channels_last", "compile")
 
 
 def default_networks(cfg):
@@ -128,7 +129,6 @@ class TrainState:
     step: int = 0  # iterations done
     epoch: int = 0  # the current epoch
     batch: int = 0  # the next batch of the current epoch
-    r1_every: int = 1  # lazy R1: the penalty, times r1_every, on iterations whose step is a multiple of it
     compiled: dict = field(default_factory=dict, repr=False)  # torch.compile'd callables by role; empty: eager
     _lists: dict = field(default_factory=dict, repr=False)
     # S-JKO only: the frozen map of the previous phase (unused in phase 0, where T_old is the identity) and the
@@ -137,47 +137,42 @@ class TrainState:
     phase: int = 0
 
 
-COMPILABLE = ("map", "potential")
 
 
 def make_state(cfg: ImageConfig, transport_map: nn.Module, potential: nn.Module, device="cpu",
-               info: udist.DistInfo | None = None, *, channels_last: bool | None = None,
-               compile_nets: Sequence[str] = (), r1_every: int = 1) -> TrainState:
-    """Put the networks on ``device`` (channels-last on CUDA if ``cfg.channels_last``), copy the map into its EMA,
+               info: udist.DistInfo | None = None) -> TrainState:
+    """Check ``cfg`` (:meth:`~uotm.presets.ImageConfig.validate`), put the networks on ``device`` (channels-last
+    as ``cfg.channels_last`` says), copy the map into its EMA,
     and make the optimisers (fused Adam on CUDA, foreach elsewhere), the schedulers and the noise generator (seeded
     with ``cfg.seed``). With ``info`` of several processes, the networks are wrapped in DDP (the process group must
     exist).
 
-    Speed-ups that keep the algorithm:
+    Speed-ups that keep the algorithm, both fields of the config:
 
-    * ``channels_last``: ``True``/``False`` forces the memory format on any device (default: ``cfg.channels_last``
-      on CUDA only);
-    * ``compile_nets``: any of ``"map"``, ``"potential"``: ``torch.compile`` those networks' forward calls. The
+    * ``cfg.channels_last``: the channels-last memory format (``None``, the default: on CUDA only; ``True`` or
+      ``False``: on every device, or never);
+    * ``cfg.compile``: any of ``"map"``, ``"potential"``: ``torch.compile`` those networks' forward calls. The
       potential's call on real data stays eager on the iterations that apply R1: R1 differentiates it twice
       (``create_graph=True``), and AOTAutograd's compiled backward does not support double backward
       ("torch.compile with aot_autograd does not currently support double backward", PyTorch 2.14). Its calls on
       transported images (both steps) are compiled.
 
     For S-JKO (``cfg.model == "sjko"``), ``state.old_map`` is a frozen copy of the map (eval mode, no gradients,
-    not wrapped in DDP, run eagerly even with ``compile_nets``) that :func:`train_step` overwrites when a phase
+    not wrapped in DDP, run eagerly even with ``cfg.compile``) that :func:`train_step` overwrites when a phase
     begins, and the cosine schedulers span ``cfg.sjko.total_steps`` iterations (the caller steps them every
     iteration, as :func:`train` does).
 
     An option that changes the algorithm, off by default:
 
-    * ``r1_every = k > 1``: lazy R1 (StyleGAN2's lazy regularisation): the penalty is added, times ``k``, only on the
+    * ``cfg.r1_every = k > 1``: lazy R1 (StyleGAN2's lazy regularisation): the penalty is added, times ``k``, only on the
       iterations whose ``state.step`` is a multiple of ``k``; the others skip the double backward. The expected
       penalty per iteration is unchanged, its variance is not, and StyleGAN2 also rescales Adam's learning rate and
       betas by ``k / (k + 1)``, which this does not.
     """
+    cfg = cfg.validate()
     device = torch.device(device)
     cuda = device.type == "cuda"
-    channels_last = (cuda and cfg.channels_last) if channels_last is None else bool(channels_last)
-    compile_nets = tuple(compile_nets)
-    unknown = sorted(set(compile_nets) - set(COMPILABLE))
-    if unknown:
-        raise ValueError(f"compile_nets takes {' and/or '.join(COMPILABLE)}, not {unknown}")
-    check_value("r1_every", r1_every, int, POSITIVE)
+    channels_last = cuda if cfg.channels_last is None else cfg.channels_last
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     transport_map = transport_map.to(device, memory_format=fmt).train()
     potential = potential.to(device, memory_format=fmt).train()
@@ -194,15 +189,15 @@ def make_state(cfg: ImageConfig, transport_map: nn.Module, potential: nn.Module,
     map_ddp = udist.wrap(transport_map, info) if info is not None else transport_map
     pot_ddp = udist.wrap(potential, info) if info is not None else potential
     compiled = {}
-    if "map" in compile_nets:
+    if "map" in cfg.compile:
         compiled["map_ddp"] = torch.compile(map_ddp)
         compiled["map"] = compiled["map_ddp"] if map_ddp is transport_map else torch.compile(transport_map)
-    if "potential" in compile_nets:
+    if "potential" in cfg.compile:
         compiled["potential_ddp"] = torch.compile(pot_ddp)
         compiled["potential"] = compiled["potential_ddp"] if pot_ddp is potential else torch.compile(potential)
     old_map = copy.deepcopy(transport_map).eval().requires_grad_(False) if cfg.model == "sjko" else None
     state = TrainState(cfg, transport_map, potential, ema, opt_map, opt_pot, sched_map, sched_pot, noise, device,
-                       map_ddp, pot_ddp, rank, world, channels_last, r1_every=r1_every, compiled=compiled,
+                       map_ddp, pot_ddp, rank, world, channels_last, compiled=compiled,
                        old_map=old_map)
     state._lists = {
         "map": list(transport_map.parameters()), "potential": list(potential.parameters()),
@@ -253,7 +248,7 @@ def _potential_update(state: TrainState, y: Tensor, t_x: Tensor, amp, loss_fn) -
     ``t_x`` (a constant), the model's loss ``loss_fn(v_real, v_fake)`` plus R1 on ``y`` on the iterations that take
     it (``r1_every``), one optimiser step. Returns ``(loss_v, r1, v_real, v_fake)`` (v in fp32)."""
     cfg = state.cfg
-    r1_on = cfg.r1_gamma > 0 and state.step % state.r1_every == 0
+    r1_on = cfg.r1_gamma > 0 and state.step % cfg.r1_every == 0
     y = y.detach().requires_grad_(r1_on)
     potential = state.compiled.get("potential_ddp", state.potential_ddp)
     with amp:
@@ -262,7 +257,7 @@ def _potential_update(state: TrainState, y: Tensor, t_x: Tensor, amp, loss_fn) -
     v_real, v_fake = v_real.float(), v_fake.float()
     loss_v = loss_fn(v_real, v_fake)
     if r1_on:
-        r1 = r1_penalty(v_real, y, cfg.r1_gamma * state.r1_every)
+        r1 = r1_penalty(v_real, y, cfg.r1_gamma * cfg.r1_every)
     else:
         r1 = torch.zeros((), device=state.device)
     state.opt_potential.zero_grad(set_to_none=True)
@@ -296,7 +291,7 @@ def train_step(state: TrainState, y: Tensor) -> dict[str, Tensor]:
         t_x = fast.get("map", state.transport_map)(x, z)
     loss_v, r1, v_real, v_fake = _potential_update(
         state, y, t_x, amp,
-        lambda vr, vf: potential_loss(vr, vf, x, t_x.float(), cfg.tau, cfg.phi1, cfg.phi2, cfg.reference_half_tau))
+        lambda vr, vf: potential_loss(vr, vf, x, t_x.float(), cfg.tau, cfg.psi1, cfg.psi2, cfg.reference_half_tau))
 
     # map step: fresh x, z; the potential's weights get no gradient
     x, z = _draw(state, b)
@@ -445,7 +440,7 @@ def _check_resumable(old: ImageConfig, new: ImageConfig, run_dir: Path) -> None:
 
 def train(cfg: ImageConfig, run_dir: str | Path, *, resume: bool = False, build: Callable | None = None,
           dataset: ImageDataset | None = None, device=None, progress: bool = True,
-          compile_nets: Sequence[str] = (), overwrite: bool = False) -> TrainState:
+          overwrite: bool = False) -> TrainState:
     """Train UOTM or S-JKO (``cfg.model``) with ``cfg``, writing into ``run_dir``; return the final
     :class:`TrainState`.
 
@@ -454,14 +449,12 @@ def train(cfg: ImageConfig, run_dir: str | Path, *, resume: bool = False, build:
         run_dir: the run folder; a new run refuses a folder that already holds a snapshot (unless
             ``overwrite``: then the old run's files are removed) but restarts one that stopped before its first.
         resume: continue the run in ``run_dir`` from its ``snapshot.pt`` (its config must match ``cfg`` except
-            for :data:`RESUMABLE_CHANGES`; ``max_steps`` and ``epochs`` count from the run's start). S-JKO runs
-            ``cfg.sjko.total_steps`` iterations (fewer with ``max_steps``), whatever ``epochs`` says.
+            for :data:`RESUMABLE_CHANGES`; ``steps`` and ``epochs`` count from the run's start). S-JKO runs
+            ``cfg.sjko.total_steps`` iterations (fewer with ``steps``), whatever ``epochs`` says.
         build: ``build(cfg) -> (transport_map, potential)``; default :func:`uotm.nets.build_networks`.
         dataset: the training images; default ``make_dataset(cfg)``.
         device: default ``cuda:LOCAL_RANK`` if CUDA is available, else the CPU.
         progress: show a progress bar (process 0 only).
-        compile_nets: ``torch.compile`` the ``"map"`` and/or the ``"potential"`` (see :func:`make_state`; the
-            same algorithm, rounding aside).
 
     Under torchrun, every process calls this; process 0 alone writes files. A NaN or infinite loss, or a state
     whose weights, optimiser states or learning rates are not finite, stops the run with ``FloatingPointError``
@@ -488,7 +481,7 @@ def train(cfg: ImageConfig, run_dir: str | Path, *, resume: bool = False, build:
 
     info = udist.setup(device)
     try:
-        return _train(cfg, run_dir, snap, build or default_networks, dataset, info, progress, compile_nets,
+        return _train(cfg, run_dir, snap, build or default_networks, dataset, info, progress,
                       overwrite=overwrite and not resume)
     finally:
         udist.cleanup(info)
@@ -507,7 +500,7 @@ RUN_FILES = (runs.SNAPSHOT, runs.METRICS, runs.CONFIG, "samples-*.png", "events.
 
 
 def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progress: bool,
-           compile_nets: Sequence[str] = (), overwrite: bool = False) -> TrainState:
+           overwrite: bool = False) -> TrainState:
     from tqdm.auto import tqdm
 
     device, main = info.device, info.is_main
@@ -518,7 +511,7 @@ def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progr
 
     torch.manual_seed(cfg.seed)
     transport_map, potential = build(cfg)
-    state = make_state(cfg, transport_map, potential, device, info, compile_nets=compile_nets, r1_every=cfg.r1_every)
+    state = make_state(cfg, transport_map, potential, device, info)
     if snap is not None:
         load_snapshot(state, snap)
         del snap
@@ -535,8 +528,8 @@ def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progr
 
     sjko = cfg.model == "sjko"
     total = cfg.sjko.total_steps if sjko else cfg.epochs * order.batches_per_epoch
-    if cfg.max_steps:
-        total = min(total, cfg.max_steps)
+    if cfg.steps:
+        total = min(total, cfg.steps)
     n_grid = 64 if cfg.image_size <= 64 else 16
     grid_x, grid_z = source_batch(cfg, n_grid, torch.Generator().manual_seed(cfg.seed + 1), "cpu")
     never = total + 1

@@ -229,7 +229,7 @@ class WAEConfig(Config):
     prior_sigma2: float = 1.0  # P_Z = N(0, prior_sigma2 I)
     steps: int = 2000  # optimiser steps of the encoder and decoder
     batch_size: int = 128
-    lr: float = 1e-3  # Adam learning rate of the encoder and decoder (cosine-annealed to lr / 10 over the run)
+    lr_map: float = 1e-3  # Adam learning rate of the encoder and decoder (cosine-annealed to lr_map / 10)
     lr_discriminator: float = 5e-4  # WAE-GAN only
     discriminator_steps: int = 1  # WAE-GAN only: discriminator steps per encoder/decoder step
     hidden: int = 128  # width of the MLPs (toy data, discriminator)
@@ -246,7 +246,7 @@ class WAEConfig(Config):
 
     NAME = "WAE "
     RULES = dict(z_dim=POSITIVE, lam=NON_NEGATIVE, prior_sigma2=POSITIVE, steps=POSITIVE, batch_size=POSITIVE,
-                 lr=POSITIVE, lr_discriminator=POSITIVE, discriminator_steps=POSITIVE, hidden=POSITIVE,
+                 lr_map=POSITIVE, lr_discriminator=POSITIVE, discriminator_steps=POSITIVE, hidden=POSITIVE,
                  num_blocks=NON_NEGATIVE, width=POSITIVE, num_data=POSITIVE, seed=SEED, log_every=POSITIVE)
 
     def validate(self) -> "WAEConfig":
@@ -375,8 +375,8 @@ def train_wae(cfg: WAEConfig, data: Tensor | None = None, progress: bool = True)
                                  f"{len(data)}")
         enc, dec, disc = build_networks(cfg, tuple(data.shape[1:]))
     params = list(enc.parameters()) + list(dec.parameters())
-    opt = torch.optim.Adam(params, lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps, eta_min=cfg.lr / 10)
+    opt = torch.optim.Adam(params, lr=cfg.lr_map)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps, eta_min=cfg.lr_map / 10)
     opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr_discriminator, betas=(0.5, 0.999)) if disc else None
     sigma = math.sqrt(cfg.prior_sigma2)
     n, b = len(data), cfg.batch_size
@@ -418,7 +418,7 @@ def train_wae(cfg: WAEConfig, data: Tensor | None = None, progress: bool = True)
                 row = {"step": step, "recon": float(recon.detach()), **logs, "loss": float(loss.detach()),
                        "seconds": round(time.perf_counter() - start, 3)}
                 if not all(math.isfinite(v) for k, v in row.items() if k != "step"):
-                    raise FloatingPointError(f"a loss became NaN or infinite at step {step} ({row}); lower lr")
+                    raise FloatingPointError(f"a loss became NaN or infinite at step {step} ({row}); lower lr_map")
                 metrics.append(row)
                 bar.set_postfix(recon=f"{row['recon']:.3g}", penalty=f"{row['penalty']:.3g}")
     finally:
