@@ -122,7 +122,7 @@ from scipy.linalg import LinAlgWarning
 from tqdm import TqdmWarning
 
 from uotm import metrics
-from uotm.book import Claims, glue, show_table
+from uotm.book import Claims, glue, show_table, wilson
 from uotm.data.images import TensorImages, make_dataset, to_signed
 from uotm.plots import image_grid
 from uotm.presets import preset
@@ -504,7 +504,8 @@ print(f"final UOTM samples against the pixel Gaussian: {uotm_fid[-1]:.1f} vs {fi
 #   nearly.
 #
 # Both are checked first on images whose answer is known: held-out real digits (none should count) and freshly
-# drawn shapes. Then they run on `n_outlier_samples` samples of each model; shares come with a 95% Wilson interval.
+# drawn shapes. Then they run on `n_outlier_samples` samples of each model; shares come with a 95% Wilson interval
+# (`uotm.book.wilson`).
 #
 # The potential says what UOTM *should* do. For KL on the data side, the optimal plan's second marginal is
 # $\tilde\nu=e^{-v}\nu$ ({eq}`eq-uot-marginals`), so $e^{-v(y)}$ at each training image is the weight the plan
@@ -550,13 +551,6 @@ def potential_on_training_set(potential, batch: int, repeats: int = 4) -> torch.
         values = torch.cat([potential(images[idx]).flatten() for idx in order.split(batch)]).double()
         total[order[: len(train_set)]] += values[: len(train_set)]
     return total / repeats
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 print(f"strict radius: {copy_radius:.2f} (pixel distance; 95% of held-out digits are this near a training digit)")

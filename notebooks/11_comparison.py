@@ -98,7 +98,7 @@ warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notic
 warnings.filterwarnings("ignore", category=LinAlgWarning)  # a singular covariance in a Fréchet distance
 
 from uotm import metrics
-from uotm.book import Claims, glue, show_table
+from uotm.book import Claims, glue, show_table, wilson
 from uotm.data.images import make_dataset, to_signed
 from uotm.data.toy import make_distribution
 from uotm.exact import Plan, solve_uot, squared_distances, w2_squared
@@ -174,14 +174,6 @@ def in_cluster(points: np.ndarray) -> np.ndarray:
 def w2(p: np.ndarray, q: np.ndarray) -> float:
     """The exact W2 between two equal-weight clouds."""
     return math.sqrt(w2_squared(p, q))
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson's 95% interval for a share of ``k`` in ``n``."""
-    p = k / n
-    c = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, c - half), min(1.0, c + half)
 
 
 data_share = float(in_cluster(train_data["ring + outliers"]).mean())
@@ -416,9 +408,10 @@ shutil.rmtree(run_folder)  # the snapshots are not used again
 # One row per model, then the yardsticks. $W_2$ is the exact distance between `n_w2` generated points and a fresh
 # data sample of the same size (never the training points); the row "data (fresh sample)" is the floor that two data
 # samples set. The outlier share counts `n_share` generated points of the outlier problem; its 95% interval is
-# Wilson's, and "exact %" is the share that the exact plan of the previous section sends there. Proxy FIDs use
-# `n_eval` samples (the held-out row: all its images). Times are training only (2-D: the two problems together), on
-# one thread of this machine, whose other jobs make them vary by tens of percent from one execution to the next.
+# Wilson's (`uotm.book.wilson`), and "exact %" is the share that the exact plan of the previous section sends there.
+# Proxy FIDs use `n_eval` samples (the held-out row: all its images). Times are training only (2-D: the two problems
+# together), on one thread of this machine, whose other jobs make them vary by tens of percent from one execution to
+# the next.
 
 # %% tags=["hide-input"]
 rows, upper = {}, {}
