@@ -99,7 +99,7 @@ warnings.filterwarnings("ignore", category=LinAlgWarning)  # a singular covarian
 
 from uotm import metrics
 from uotm.book import Claims, glue, show_table, wilson
-from uotm.data.images import make_dataset, to_signed
+from uotm.data.images import make_dataset, pixel_gaussian
 from uotm.data.toy import make_distribution
 from uotm.exact import Plan, solve_uot, squared_distances, w2_squared
 from uotm.plots import image_grid
@@ -343,7 +343,8 @@ print(f"OTM on the ring: largest |potential loss| at the logged iterations {peak
 # (the preset gives its first phase three times the others); OTM and UOTM use the preset's $\tau=10^{-3}$ and R1.
 # The WAE is chapter 10's convolutional WAE-MMD, at its own batch of `wae_digits_batch` (64): a WAE iteration is so
 # much cheaper that at batch 8 it would get a fraction of the others' compute. Each model's proxy FID is computed on
-# `n_eval` samples (of the EMA map for the image trainer's models).
+# `n_eval` samples (of the EMA map for the image trainer's models), and so is the pixel Gaussian's
+# (`uotm.data.images.pixel_gaussian`, chapter 7's yardstick).
 
 # %% tags=["hide-input"]
 classifier, accuracy, _ = metrics.digits_classifier(data_root)
@@ -352,22 +353,12 @@ digits = make_dataset(base, train=True)
 held_out = make_dataset(base, train=False)
 
 
-def pixel_gaussian(n: int, draw_seed: int) -> torch.Tensor:
-    """``n`` samples of the Gaussian fitted to the training digits' pixels, as uint8 images."""
-    pixels = to_signed(digits.images).flatten(1).double()
-    mean, cov = pixels.mean(0), torch.cov(pixels.T)
-    chol = torch.linalg.cholesky(cov + 1e-6 * torch.eye(cov.shape[0], dtype=cov.dtype))
-    gen = torch.Generator().manual_seed(draw_seed)
-    draws = mean + torch.randn(n, pixels.shape[1], generator=gen, dtype=torch.float64) @ chol.T
-    return ((draws.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).view(n, *digits.image_shape)
-
-
 def as_uint8(images: torch.Tensor) -> torch.Tensor:
     return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
 fid_held_out = metrics.proxy_fid(held_out.images, data_root)
-fid_gaussian = metrics.proxy_fid(pixel_gaussian(n_eval, seed), data_root)
+fid_gaussian = metrics.proxy_fid(pixel_gaussian(digits, n_eval, seed), data_root)
 print(f"proxy classifier accuracy {accuracy:.3f}; proxy FID of held-out digits {fid_held_out:.1f}, "
       f"of the pixel Gaussian (n={n_eval}) {fid_gaussian:.1f}")
 
