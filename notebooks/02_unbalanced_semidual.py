@@ -78,10 +78,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import ot
 import torch
-from scipy.optimize import LinearConstraint, minimize
+from scipy.optimize import minimize
 
 from uotm.book import glue, show_table
-from uotm.exact import c_transform, primal_value, solve_uot, squared_distances
+from uotm.exact import c_transform, maximise_semi_dual, primal_value, solve_uot, squared_distances
 from uotm.exact import semi_dual_value as semi_dual
 from uotm.losses import potential_loss
 from uotm.psi import PSI_NAMES, get_psi
@@ -237,10 +237,11 @@ plt.show()
 # - **Primal, $\chi^2$.** POT's `div="l2"` penalises $\lVert\pi\mathbf 1-a\rVert^2$, which is not
 #   $D_{\chi^2}(\pi_0|a)=\sum_ia_i(\pi_{0,i}/a_i-1)^2$, so we minimise the smooth convex objective
 #   $\langle\pi,C\rangle+\sum_ia_i(\pi_{0,i}/a_i-1)^2+\sum_jb_j(\pi_{1,j}/b_j-1)^2$ over $\pi\ge0$ with L-BFGS-B.
-# - **Semi-dual.** $J$ is concave but not smooth (a minimum over $j$). We maximise the dual {eq}`eq-uot-dual`
-#   instead, which is smooth in $(u,v)$ with $nm$ linear constraints (SLSQP), and then evaluate $J(v)$: by step 3,
-#   $J(v)\ge$ the dual value at $(u,v)$, and by weak duality $J(v)\le C_{ub}$, so $J(v)$ is a certified lower bound
-#   and the primal an upper bound; their gap bounds both errors.
+# - **Semi-dual.** $J$ is concave but not smooth (a minimum over $j$). `uotm.exact.maximise_semi_dual` maximises
+#   the dual {eq}`eq-uot-dual` instead, which is smooth in $(u,v)$ with $nm$ linear constraints (SLSQP), and returns
+#   $v$, at which we evaluate $J(v)$: by step 3, $J(v)\ge$ the dual value at $(u,v)$, and by weak duality
+#   $J(v)\le C_{ub}$, so $J(v)$ is a certified lower bound and the primal an upper bound; their gap bounds both
+#   errors.
 #
 # $v^c$, $J$ and the primal objective are computed by `uotm.exact.c_transform`, `uotm.exact.semi_dual_value` and
 # `uotm.exact.primal_value`, which implement {eq}`eq-ot-ctransform`, {eq}`eq-uot-semidual` and {eq}`eq-uot-primal` as
@@ -270,28 +271,6 @@ def primal_chi(a, b, cost):
                    bounds=[(0.0, None)] * (n * m),
                    options=dict(maxiter=50_000, maxfun=100_000, ftol=1e-15, gtol=1e-11, maxcor=30))
     return res.x.reshape(n, m)
-
-
-def maximise_semi_dual(a, b, cost, psi1, psi2):
-    """Maximise the dual (eq-uot-dual) over (u, v) with SLSQP, then return v (its semi-dual J(v) is certified)."""
-    n, m = cost.shape
-    rows = np.arange(n * m)
-    i, j = np.divmod(rows, m)
-    constraint = np.zeros((n * m, n + m))
-    constraint[rows, i] = 1.0
-    constraint[rows, n + j] = 1.0
-
-    def neg_dual(z):
-        u, v = z[:n], z[n:]
-        value = -a @ psi1.star(-u) - b @ psi2.star(-v)
-        grad = np.concatenate([a * psi1.ratio(-u), b * psi2.ratio(-v)])
-        return -value, -grad
-
-    start = np.full(n + m, cost.min() / 2)  # admissible: u_i + v_j = min C <= C_ij
-    res = minimize(neg_dual, start, jac=True, method="SLSQP",
-                   constraints=[LinearConstraint(constraint, -np.inf, cost.ravel())],
-                   options=dict(maxiter=2000, ftol=1e-14))
-    return res.x[n:]
 
 
 def random_problem(rng):

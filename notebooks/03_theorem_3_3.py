@@ -145,11 +145,10 @@ tau_exact = 0.1  # tau of those problems
 import matplotlib.pyplot as plt
 import numpy as np
 import ot
-from scipy.optimize import LinearConstraint, minimize
 
 from uotm.book import glue, show_table
-from uotm.exact import (c_transform, check_reweighting_bound, kl_uot_plan, semi_dual_value, solve_uot,
-                        squared_distances, w2_squared)
+from uotm.exact import (c_transform, check_reweighting_bound, kl_uot_plan, maximise_semi_dual, semi_dual_value,
+                        solve_uot, squared_distances, w2_squared)
 from uotm.psi import get_psi
 
 kl = get_psi("kl")
@@ -310,7 +309,8 @@ mass_large_tau = glue("mass_large_tau", mass[:, -1].mean())
 # ## Claims 1 and 2 with an exact potential
 #
 # For the first two claims we need $v^*$ itself. On a few problems we maximise the unbalanced dual
-# {eq}`eq-uot-dual` to machine precision (SLSQP, as in the previous chapter), build $\tilde\mu,\tilde\nu$ from
+# {eq}`eq-uot-dual` to machine precision (SLSQP, `uotm.exact.maximise_semi_dual`, as in the previous chapter), build
+# $\tilde\mu,\tilde\nu$ from
 # {eq}`eq-thm-marginals`, and check that they have the same mass, that the *balanced* semi-dual at $v^*$ equals
 # `ot.emd2` between them (claim 1), and that the balanced optimal plan between them only sends $x_i$ to points
 # $y_j$ that minimise $c(x_i,y_j)-v^*_j$ (claim 2, the discrete form of $T^*(x)\in\arg\min_y[c(x,y)-v^*(y)]$).
@@ -325,27 +325,6 @@ mass_large_tau = glue("mass_large_tau", mass[:, -1].mean())
 # so a gap $g$ leaves the potential, and the masses of the measures it predicts, wrong by up to about $\sqrt g$.
 # SLSQP on the dual, with its $nm$ constraints, gives $v^*$ itself to near machine precision on problems of this
 # size. The $c$-transform and $J$ are the package's (`uotm.exact.c_transform`, `uotm.exact.semi_dual_value`).
-
-# %% tags=["hide-input"]
-def maximise_semi_dual(a, b, cost, psi1, psi2):
-    """Maximise the unbalanced dual over (u, v) with u_i + v_j <= C_ij (SLSQP); returns v."""
-    n, m = cost.shape
-    idx = np.arange(n * m)
-    i, j = np.divmod(idx, m)
-    constraint = np.zeros((n * m, n + m))
-    constraint[idx, i] = 1.0
-    constraint[idx, n + j] = 1.0
-
-    def neg_dual(z):
-        u, v = z[:n], z[n:]
-        value = -a @ psi1.star(-u) - b @ psi2.star(-v)
-        return -value, -np.concatenate([a * psi1.ratio(-u), b * psi2.ratio(-v)])
-
-    res = minimize(neg_dual, np.full(n + m, cost.min() / 2), jac=True, method="SLSQP",
-                   constraints=[LinearConstraint(constraint, -np.inf, cost.ravel())],
-                   options=dict(maxiter=2000, ftol=1e-14))
-    return res.x[n:]
-
 
 # %%
 exact_rng = np.random.default_rng(seed + 1)

@@ -122,8 +122,8 @@ from scipy.linalg import LinAlgWarning
 from tqdm import TqdmWarning
 
 from uotm import metrics
-from uotm.book import Claims, glue, show_table
-from uotm.data.images import TensorImages, make_dataset, to_signed
+from uotm.book import Claims, glue, show_table, wilson
+from uotm.data.images import TensorImages, make_dataset, pixel_gaussian, to_signed
 from uotm.plots import image_grid
 from uotm.presets import preset
 from uotm.sample import generate
@@ -213,9 +213,10 @@ plt.show()
 #
 # The proxy classifier and its reference statistics are computed once (a few seconds) and cached. A held-out set of
 # {glue:text}`n_held_out` digits gives the floor; the Gaussian fitted to the 256 pixel values of the training digits
-# (mean and full covariance, samples clipped to $[-1,1]$) gives the ceiling a model has to get under. The Fréchet
-# distance of a finite sample is biased upwards by roughly a constant over the sample size, so the Gaussian is scored at
-# both sizes: the held-out set's {glue:text}`n_held_out` images and the models' `n_eval`.
+# (mean and full covariance, samples clipped to $[-1,1]$ and rounded to pixel values: `uotm.data.images.pixel_gaussian`)
+# gives the ceiling a model has to get under. The Fréchet distance of a finite sample is biased upwards by roughly a
+# constant over the sample size, so the Gaussian is scored at both sizes: the held-out set's {glue:text}`n_held_out`
+# images and the models' `n_eval`.
 
 # %% tags=["hide-input"]
 t0 = time.perf_counter()
@@ -223,21 +224,10 @@ classifier, accuracy, _ = metrics.digits_classifier(data_root, base.image_size)
 print(f"proxy classifier: held-out accuracy {accuracy:.3f} ({time.perf_counter() - t0:.1f} s, cached in {data_root})")
 assert accuracy > 0.95
 
-
-def gaussian_digits(n: int, seed: int) -> torch.Tensor:
-    """``n`` samples of the Gaussian fitted to the training digits' pixels, as uint8 images."""
-    pixels = to_signed(digits.images).flatten(1).double()
-    mean, cov = pixels.mean(0), torch.cov(pixels.T)
-    chol = torch.linalg.cholesky(cov + 1e-6 * torch.eye(cov.shape[0], dtype=cov.dtype))
-    g = torch.Generator().manual_seed(seed)
-    draws = mean + torch.randn(n, pixels.shape[1], generator=g, dtype=torch.float64) @ chol.T
-    return ((draws.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).view(n, *digits.image_shape)
-
-
 yardsticks = {
     f"held-out digits (n={len(held_out)})": metrics.proxy_fid(held_out.images, data_root),
-    f"pixel Gaussian (n={len(held_out)})": metrics.proxy_fid(gaussian_digits(len(held_out), seed), data_root),
-    f"pixel Gaussian (n={n_eval})": metrics.proxy_fid(gaussian_digits(n_eval, seed), data_root),
+    f"pixel Gaussian (n={len(held_out)})": metrics.proxy_fid(pixel_gaussian(digits, len(held_out), seed), data_root),
+    f"pixel Gaussian (n={n_eval})": metrics.proxy_fid(pixel_gaussian(digits, n_eval, seed), data_root),
 }
 show_table(["samples", "proxy FID"], [[name, value] for name, value in yardsticks.items()], {1: ".2f"})
 fid_gaussian = glue("fid_gaussian", yardsticks[f"pixel Gaussian (n={n_eval})"])
@@ -247,7 +237,7 @@ assert fid_held_out < yardsticks[f"pixel Gaussian (n={len(held_out)})"]
 
 fig, axes = plt.subplots(2, 1, figsize=(10, 3.6))
 for ax, images, title in ((axes[0], held_out.images[:32], "held-out digits"),
-                          (axes[1], gaussian_digits(32, seed), "samples of the pixel Gaussian")):
+                          (axes[1], pixel_gaussian(digits, 32, seed), "samples of the pixel Gaussian")):
     ax.imshow(image_grid(images, nrow=16), cmap="gray", vmin=0, vmax=255)
     ax.set_title(title)
     ax.axis("off")
@@ -504,7 +494,8 @@ print(f"final UOTM samples against the pixel Gaussian: {uotm_fid[-1]:.1f} vs {fi
 #   nearly.
 #
 # Both are checked first on images whose answer is known: held-out real digits (none should count) and freshly
-# drawn shapes. Then they run on `n_outlier_samples` samples of each model; shares come with a 95% Wilson interval.
+# drawn shapes. Then they run on `n_outlier_samples` samples of each model; shares come with a 95% Wilson interval
+# (`uotm.book.wilson`).
 #
 # The potential says what UOTM *should* do. For KL on the data side, the optimal plan's second marginal is
 # $\tilde\nu=e^{-v}\nu$ ({eq}`eq-uot-marginals`), so $e^{-v(y)}$ at each training image is the weight the plan
@@ -550,13 +541,6 @@ def potential_on_training_set(potential, batch: int, repeats: int = 4) -> torch.
         values = torch.cat([potential(images[idx]).flatten() for idx in order.split(batch)]).double()
         total[order[: len(train_set)]] += values[: len(train_set)]
     return total / repeats
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 print(f"strict radius: {copy_radius:.2f} (pixel distance; 95% of held-out digits are this near a training digit)")

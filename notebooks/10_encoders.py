@@ -131,7 +131,7 @@ warnings.filterwarnings("ignore", category=LinAlgWarning)  # a singular covarian
 
 from uotm import metrics
 from uotm.book import Claims, glue, show_table
-from uotm.data.images import make_dataset, to_signed
+from uotm.data.images import make_dataset, pixel_gaussian, to_signed
 from uotm.data.toy import make_distribution
 from uotm.plots import image_grid
 from uotm.presets import preset
@@ -471,7 +471,8 @@ else:
 #   of $x$ (acceptance: at least 85%; the classifier's own accuracy on the real held-out digits is the ceiling);
 # - **samples look like digits**: the proxy FID of `n_eval` samples $G(Z)$, $Z\sim N(0,I)$, against the training
 #   digits, beside that of as many samples of the Gaussian fitted to the training pixels (chapter 7's yardstick,
-#   which the WAE must beat) and that of the held-out digits (the floor).
+#   which the WAE must beat: `uotm.data.images.pixel_gaussian`, its samples clipped to $[-1,1]$ and, like the WAE's,
+#   not rounded to pixel values) and that of the held-out digits (the floor).
 
 # %% tags=["hide-input"]
 classifier, accuracy, _ = metrics.digits_classifier(data_root)
@@ -494,20 +495,9 @@ recon_held = float(squared_error(x_held, recon).mean())
 recon_train = float(squared_error(digits_run.data[:len(x_held)], digits_run.reconstruct(digits_run.data[:len(x_held)]))
                     .mean())
 
-
-def pixel_gaussian(n: int, seed: int) -> torch.Tensor:
-    """``n`` samples of the Gaussian fitted to the training digits' pixels, clipped to [-1, 1]."""
-    pixels = to_signed(train_digits.images).flatten(1).double()
-    mean, cov = pixels.mean(0), torch.cov(pixels.T)
-    chol = torch.linalg.cholesky(cov + 1e-6 * torch.eye(cov.shape[0], dtype=cov.dtype))
-    draws = mean + torch.randn(n, pixels.shape[1], generator=torch.Generator().manual_seed(seed),
-                               dtype=torch.float64) @ chol.T
-    return draws.clamp(-1, 1).float().view(n, 1, 16, 16)
-
-
 samples = digits_run.sample(n_eval, seed=seed + 5)
 fid = {"WAE samples": metrics.proxy_fid(samples, data_root),
-       "pixel Gaussian": metrics.proxy_fid(pixel_gaussian(n_eval, seed), data_root),
+       "pixel Gaussian": metrics.proxy_fid(pixel_gaussian(train_digits, n_eval, seed, as_uint8=False), data_root),
        "WAE reconstructions (held-out)": metrics.proxy_fid(recon, data_root),
        "held-out digits": metrics.proxy_fid(held_out.images, data_root)}
 with torch.no_grad():
@@ -532,7 +522,7 @@ show_table(["digits", "value"],
 pairs = torch.cat([torch.cat([x_held[k:k + 16], recon[k:k + 16]]) for k in (0, 16)])
 panels = ((pairs, 16, "held-out digits and their reconstructions"),
           (samples[:40], 10, "WAE samples"),
-          (pixel_gaussian(40, seed), 10, "samples of the pixel Gaussian"))
+          (pixel_gaussian(train_digits, 40, seed, as_uint8=False), 10, "samples of the pixel Gaussian"))
 fig, axes = plt.subplots(3, 1, figsize=(8, 8.4), gridspec_kw={"height_ratios": [1.2, 1, 1]})
 for ax, (images, nrow, title) in zip(axes, panels):
     img = image_grid(images, nrow, border=0.0)  # images in [-1, 1]: a frame of 0 is mid-grey

@@ -98,8 +98,8 @@ warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notic
 warnings.filterwarnings("ignore", category=LinAlgWarning)  # a singular covariance in a Fréchet distance
 
 from uotm import metrics
-from uotm.book import Claims, glue, show_table
-from uotm.data.images import make_dataset, to_signed
+from uotm.book import Claims, glue, show_table, wilson
+from uotm.data.images import make_dataset, pixel_gaussian
 from uotm.data.toy import make_distribution
 from uotm.exact import Plan, solve_uot, squared_distances, w2_squared
 from uotm.plots import image_grid
@@ -174,14 +174,6 @@ def in_cluster(points: np.ndarray) -> np.ndarray:
 def w2(p: np.ndarray, q: np.ndarray) -> float:
     """The exact W2 between two equal-weight clouds."""
     return math.sqrt(w2_squared(p, q))
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson's 95% interval for a share of ``k`` in ``n``."""
-    p = k / n
-    c = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, c - half), min(1.0, c + half)
 
 
 data_share = float(in_cluster(train_data["ring + outliers"]).mean())
@@ -351,7 +343,8 @@ print(f"OTM on the ring: largest |potential loss| at the logged iterations {peak
 # (the preset gives its first phase three times the others); OTM and UOTM use the preset's $\tau=10^{-3}$ and R1.
 # The WAE is chapter 10's convolutional WAE-MMD, at its own batch of `wae_digits_batch` (64): a WAE iteration is so
 # much cheaper that at batch 8 it would get a fraction of the others' compute. Each model's proxy FID is computed on
-# `n_eval` samples (of the EMA map for the image trainer's models).
+# `n_eval` samples (of the EMA map for the image trainer's models), and so is the pixel Gaussian's
+# (`uotm.data.images.pixel_gaussian`, chapter 7's yardstick).
 
 # %% tags=["hide-input"]
 classifier, accuracy, _ = metrics.digits_classifier(data_root)
@@ -360,22 +353,12 @@ digits = make_dataset(base, train=True)
 held_out = make_dataset(base, train=False)
 
 
-def pixel_gaussian(n: int, draw_seed: int) -> torch.Tensor:
-    """``n`` samples of the Gaussian fitted to the training digits' pixels, as uint8 images."""
-    pixels = to_signed(digits.images).flatten(1).double()
-    mean, cov = pixels.mean(0), torch.cov(pixels.T)
-    chol = torch.linalg.cholesky(cov + 1e-6 * torch.eye(cov.shape[0], dtype=cov.dtype))
-    gen = torch.Generator().manual_seed(draw_seed)
-    draws = mean + torch.randn(n, pixels.shape[1], generator=gen, dtype=torch.float64) @ chol.T
-    return ((draws.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).view(n, *digits.image_shape)
-
-
 def as_uint8(images: torch.Tensor) -> torch.Tensor:
     return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
 fid_held_out = metrics.proxy_fid(held_out.images, data_root)
-fid_gaussian = metrics.proxy_fid(pixel_gaussian(n_eval, seed), data_root)
+fid_gaussian = metrics.proxy_fid(pixel_gaussian(digits, n_eval, seed), data_root)
 print(f"proxy classifier accuracy {accuracy:.3f}; proxy FID of held-out digits {fid_held_out:.1f}, "
       f"of the pixel Gaussian (n={n_eval}) {fid_gaussian:.1f}")
 
@@ -416,9 +399,10 @@ shutil.rmtree(run_folder)  # the snapshots are not used again
 # One row per model, then the yardsticks. $W_2$ is the exact distance between `n_w2` generated points and a fresh
 # data sample of the same size (never the training points); the row "data (fresh sample)" is the floor that two data
 # samples set. The outlier share counts `n_share` generated points of the outlier problem; its 95% interval is
-# Wilson's, and "exact %" is the share that the exact plan of the previous section sends there. Proxy FIDs use
-# `n_eval` samples (the held-out row: all its images). Times are training only (2-D: the two problems together), on
-# one thread of this machine, whose other jobs make them vary by tens of percent from one execution to the next.
+# Wilson's (`uotm.book.wilson`), and "exact %" is the share that the exact plan of the previous section sends there.
+# Proxy FIDs use `n_eval` samples (the held-out row: all its images). Times are training only (2-D: the two problems
+# together), on one thread of this machine, whose other jobs make them vary by tens of percent from one execution to
+# the next.
 
 # %% tags=["hide-input"]
 rows, upper = {}, {}

@@ -1,5 +1,5 @@
 """uotm.book: claims about trained networks stop a page when they fail, are only measured when disabled, and are
-recorded for ci/seeds.py; glue names are checked."""
+recorded for ci/seeds.py; glue names are checked; Wilson's interval of a counted share."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from uotm.book import CLAIMS_LOG_ENV, CLAIMS_SOFT_ENV, Claims, glue, markdown_table, read_claims_log
+from uotm.book import CLAIMS_LOG_ENV, CLAIMS_SOFT_ENV, Claims, glue, markdown_table, read_claims_log, wilson
 
 
 @pytest.fixture(autouse=True)
@@ -76,3 +76,27 @@ def test_markdown_table_formats_numbers_and_escapes_bars():
                                  "| a\\|b | 2.000 | 100.0% |"]
     with pytest.raises(ValueError, match="3 values"):
         markdown_table(["a", "b", "c"], [[1, 2]])
+
+
+def test_wilson_interval_matches_newcombes_table_and_its_closed_forms_at_the_ends():
+    # Newcombe (1998), Statistics in Medicine 17:857, Table I, method 3 (score interval without continuity correction)
+    for (k, n), (low, high) in {(81, 263): (0.2553, 0.3662), (15, 148): (0.0624, 0.1605), (0, 20): (0.0, 0.1611),
+                                (1, 29): (0.0061, 0.1718)}.items():
+        assert wilson(k, n) == pytest.approx((low, high), abs=6e-5)
+    z = 1.96
+    for n in (1, 7, 500):
+        assert wilson(0, n) == pytest.approx((0.0, z * z / (n + z * z)), abs=1e-15)
+        assert wilson(n, n) == pytest.approx((n / (n + z * z), 1.0), abs=1e-15)
+    assert wilson(np.int64(3), 10)[0] < 0.3 < wilson(3, 10)[1]
+    assert wilson(5, 10, z=1.0)[1] - wilson(5, 10, z=1.0)[0] < wilson(5, 10)[1] - wilson(5, 10)[0]
+
+
+@pytest.mark.parametrize("k, n, z, words", [
+    (-1, 10, 1.96, "0 <= k <= n"), (11, 10, 1.96, "0 <= k <= n"), (0, 0, 1.96, "n >= 1"),
+    (2.5, 10, 1.96, "whole number"), (True, 10, 1.96, "whole number"), (3, 10.0, 1.96, "whole number"),
+    (3, 10, 0.0, "positive finite"), (3, 10, -1.96, "positive finite"), (3, 10, math.inf, "positive finite"),
+    (3, 10, math.nan, "positive finite"),
+])
+def test_wilson_refuses_bad_counts_and_quantiles(k, n, z, words):
+    with pytest.raises(ValueError, match=words):
+        wilson(k, n, z)

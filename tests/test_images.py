@@ -3,7 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
-from uotm.data.images import BatchOrder, TensorImages, batches, make_dataset
+from uotm.data.images import BatchOrder, TensorImages, batches, make_dataset, pixel_gaussian
 from uotm.presets import preset
 
 
@@ -118,3 +118,46 @@ def test_batches_flip_only_flippable_images_and_restart_anywhere():
         expect = images[idx[b]].float() / 127.5 - 1
         do = flip[b] & mask[idx[b]]
         assert torch.equal(some[b], torch.where(do[:, None, None, None], expect.flip(-1), expect))
+
+
+def test_pixel_gaussian_is_repeatable_uint8_images_with_the_datas_mean_and_covariance():
+    digits = make_dataset(preset("digits"))
+    x = pixel_gaussian(digits, 2000, seed=0)
+    assert x.shape == (2000, 1, 16, 16) and x.dtype == torch.uint8
+    assert torch.equal(x, pixel_gaussian(digits.images, 2000, seed=0))  # the data set or its images
+    assert not torch.equal(x, pixel_gaussian(digits, 2000, seed=1))
+    gen = torch.Generator().manual_seed(0)  # a generator: the seed's draw, and the draw advances it
+    assert torch.equal(pixel_gaussian(digits, 2000, gen), x) and not torch.equal(pixel_gaussian(digits, 2000, gen), x)
+    # clipping to [-1, 1] lifts the mean of the often-blank pixels: a few grey levels per pixel, ~1.7 on the whole
+    mean_data, mean_samples = digits.images.double().mean(0), x.double().mean(0)
+    assert (mean_data - mean_samples).abs().max() < 16 and abs(mean_data.mean() - mean_samples.mean()) < 3
+    signed = pixel_gaussian(digits, 5, seed=0, as_uint8=False)
+    assert signed.dtype == torch.float32 and signed.shape == (5, 1, 16, 16) and signed.abs().max() <= 1
+    assert torch.equal(((signed.double() + 1) * 127.5).round().to(torch.uint8), x[:5])
+
+    # mid-grey images that the clipping never reaches: the samples' mean and covariance are the data's
+    g = torch.Generator().manual_seed(0)
+    grey = (torch.randint(100, 156, (1, 2, 3, 3), generator=g) + torch.randint(-20, 21, (500, 2, 3, 3), generator=g))
+    grey = grey.to(torch.uint8)
+    data = grey.double().div(127.5).sub(1).flatten(1)
+    draws = pixel_gaussian(grey, 20000, seed=3, as_uint8=False).double().flatten(1)
+    assert (data.mean(0) - draws.mean(0)).abs().max() < 5e-3  # std of the mean 7e-4
+    assert (torch.cov(data.T) - torch.cov(draws.T)).abs().max() < 1e-3  # variances near 9e-3
+
+
+@pytest.mark.parametrize("images, n, seed, jitter, words", [
+    (torch.zeros(5, 1, 4, 4), 3, 0, 1e-6, "uint8 tensor"),
+    (torch.zeros(1, 1, 4, 4, dtype=torch.uint8), 3, 0, 1e-6, "at least 2 images"),
+    (torch.zeros(5, 4, 4, dtype=torch.uint8), 3, 0, 1e-6, "uint8 tensor"),
+    (np.zeros((5, 1, 4, 4), dtype=np.uint8), 3, 0, 1e-6, "uint8 tensor"),
+    (torch.zeros(5, 1, 4, 4, dtype=torch.uint8), 0, 0, 1e-6, "positive whole number"),
+    (torch.zeros(5, 1, 4, 4, dtype=torch.uint8), 2.0, 0, 1e-6, "positive whole number"),
+    (torch.zeros(5, 1, 4, 4, dtype=torch.uint8), 3, -1, 1e-6, "seed"),
+    (torch.zeros(5, 1, 4, 4, dtype=torch.uint8), 3, 1.5, 1e-6, "seed"),
+    (torch.zeros(5, 1, 4, 4, dtype=torch.uint8), 3, 0, -1.0, "jitter"),
+    (torch.zeros(5, 1, 4, 4, dtype=torch.uint8), 3, 0, float("nan"), "jitter"),
+    (torch.zeros(5, 1, 4, 4, dtype=torch.uint8), 3, 0, 0.0, "not positive definite"),  # constant images
+])
+def test_pixel_gaussian_refuses_bad_input(images, n, seed, jitter, words):
+    with pytest.raises(ValueError, match=words):
+        pixel_gaussian(images, n, seed, jitter=jitter)

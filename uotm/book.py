@@ -19,6 +19,9 @@ glued but not asserted. Two environment variables serve ``ci/seeds.py``: ``UOTM_
 every claim is appended as one JSON line, and ``UOTM_CLAIMS_SOFT=1`` reports a failing claim without stopping the
 page, so that one run measures all of a page's claims.
 
+A share counted among a page's samples (samples flagged, samples in a cluster) is reported with its interval,
+:func:`wilson`.
+
 Checks of exact answers (solvers, identities, closed forms) stay plain ``assert`` statements with stated
 tolerances: they hold on every machine up to rounding.
 """
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -94,6 +98,29 @@ def _plain(value: Any) -> Any:
     if callable(item) and getattr(value, "ndim", 0) == 0:
         return item()
     return value
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    r"""Wilson's score interval for a share: ``k`` of ``n`` samples counted (flagged, in a cluster), at the normal
+    quantile ``z`` (1.96: 95%). With :math:`\hat p=k/n` it is
+
+    .. math:: \frac{\hat p+\frac{z^2}{2n}\pm z\sqrt{\frac{\hat p(1-\hat p)}{n}+\frac{z^2}{4n^2}}}{1+\frac{z^2}{n}},
+
+    the shares :math:`p` that a two-sided score test at level ``z`` does not reject (Wilson, 1927). Unlike the
+    interval :math:`\hat p\pm z\sqrt{\hat p(1-\hat p)/n}` it does not collapse to a point at ``k = 0`` or
+    ``k = n``, which is where a page's rare events (a few flagged samples among thousands) lie. Returns
+    ``(low, high)``, clipped to [0, 1] against rounding."""
+    for name, value in (("k", k), ("n", n)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise ValueError(f"{name} must be a whole number of samples, got {value!r}")
+    if n < 1 or not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n and n >= 1 (k counted among n samples), got k={k}, n={n}")
+    if isinstance(z, bool) or not isinstance(z, numbers.Real) or not (math.isfinite(z) and z > 0):
+        raise ValueError(f"z must be a positive finite quantile such as 1.96 (95%), got {z!r}")
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 @dataclass(frozen=True)

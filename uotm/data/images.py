@@ -21,6 +21,8 @@ Every data set holds ``uint8`` images of shape (C, H, W); :func:`batches` turns 
 digits or MNIST). Nothing is ever downloaded: a data set missing from disk raises a ``ValueError`` that says what to
 download and where to put it.
 
+:func:`pixel_gaussian` samples the Gaussian fitted to a data set's pixels, the yardstick a model of it has to beat.
+
 The order is :class:`BatchOrder`: epoch ``e``'s permutation and flips are a function of ``(seed, e)`` only, so a run
 resumed at any batch of any epoch sees exactly the batches an uninterrupted run would, and ``R`` processes that each
 take a slice of every global batch see together what one process sees.
@@ -274,6 +276,46 @@ class BatchOrder:
 def to_signed(images: Tensor) -> Tensor:
     """``uint8`` images → float32 in [−1, 1]."""
     return images.float().div_(127.5).sub_(1.0)
+
+
+def pixel_gaussian(images: Tensor | TensorImages, n: int, seed: int | torch.Generator = 0, *, jitter: float = 1e-6,
+                   as_uint8: bool = True) -> Tensor:
+    r"""``n`` samples of the Gaussian fitted to the pixels of ``images``: a model that knows only the pixels' means
+    and covariances, the yardstick that a generative model of the images has to beat.
+
+    ``images`` (a ``uint8`` tensor (N, C, H, W) with N >= 2, or a :class:`TensorImages`) are mapped to [−1, 1] and
+    flattened to vectors of :math:`d=CHW` pixels, in float64. Their mean :math:`m` and covariance :math:`\Sigma`
+    (``torch.cov``, :math:`N-1` in the denominator) define :math:`N(m,\Sigma)`, sampled as :math:`m+L\xi` with
+    :math:`LL^\top=\Sigma+\text{jitter}\cdot I` (Cholesky: the jitter makes a singular :math:`\Sigma`, such as that
+    of a border pixel that is always blank, factorisable) and :math:`\xi\sim N(0,I_d)` drawn in float64 from a CPU
+    generator seeded with ``seed`` (or the ``torch.Generator`` given, which the draw advances). The samples
+    :math:`s` are clipped to [−1, 1] and returned as ``uint8`` images (n, C, H, W), :math:`(s+1)\cdot127.5` rounded
+    (the inverse of :func:`to_signed` up to rounding), or, with ``as_uint8=False``, as float32 images (n, C, H, W)
+    in [−1, 1], not rounded."""
+    if isinstance(images, TensorImages):
+        images = images.images
+    if not isinstance(images, Tensor) or images.dtype != torch.uint8 or images.dim() != 4 or images.shape[0] < 2:
+        got = f"{images.dtype} {tuple(images.shape)}" if isinstance(images, Tensor) else type(images).__name__
+        raise ValueError(f"images must be a uint8 tensor (N, C, H, W) of at least 2 images, or a TensorImages; "
+                         f"got {got}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive whole number of samples, got {n!r}")
+    if isinstance(seed, bool) or not (isinstance(seed, torch.Generator) or (isinstance(seed, int) and seed >= 0)):
+        raise ValueError(f"seed must be a non-negative integer or a torch.Generator, got {seed!r}")
+    if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not (jitter >= 0 and jitter < float("inf")):
+        raise ValueError(f"jitter must be a finite number >= 0 (added to the covariance's diagonal), got {jitter!r}")
+    pixels = to_signed(images.cpu()).flatten(1).double()
+    mean, cov = pixels.mean(0), torch.cov(pixels.T)
+    try:
+        chol = torch.linalg.cholesky(cov + jitter * torch.eye(cov.shape[0], dtype=cov.dtype))
+    except torch.linalg.LinAlgError:
+        raise ValueError(f"the pixels' covariance plus {jitter:g} I is not positive definite: give a larger "
+                         "jitter") from None
+    gen = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
+    draws = mean + torch.randn(n, pixels.shape[1], generator=gen, dtype=torch.float64) @ chol.T
+    if not as_uint8:
+        return draws.clamp(-1, 1).float().view(n, *images.shape[1:])
+    return ((draws.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).view(n, *images.shape[1:])
 
 
 def batches(dataset: ImageDataset, order: BatchOrder, epoch: int, start: int = 0, device="cpu",
