@@ -30,8 +30,7 @@ def _config_args(p: argparse.ArgumentParser, example: str) -> None:
     p.add_argument("--config", help="a YAML file of config keys (e.g. a run's config.yaml)")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                    help=f"set any config key, e.g. {example} (repeatable)")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved config and plan, then stop (writes "
-                                                          "nothing)")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and plan; write nothing")
     p.add_argument("--json", action="store_true", help="with --dry-run: print one JSON object")
     p.add_argument("--overwrite", action="store_true", help="replace the run already in the folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -41,9 +40,8 @@ def _toy_parser(sub) -> None:
     from .sjko import TOY_PRESETS
     from .toy import TOY_MODELS
 
-    p = sub.add_parser("toy", help="train a toy model (UOTM, OTM, S-JKO or WAE) on low-dimensional data",
-                       description="Train a toy model and write its run folder --out: config.yaml, metrics.jsonl, "
-                                   "snapshot.pt, arrays (.npy) and figures (.png).")
+    p = sub.add_parser("toy", help="train a toy model (UOTM, OTM, S-JKO or WAE) into a run folder: config.yaml, "
+                                   "metrics.jsonl, snapshot.pt, arrays (.npy) and figures (.png)")
     p.add_argument("--model", choices=TOY_MODELS, default="uotm",
                    help="uotm (default), otm (UOTM with psi1 = psi2 = linear), sjko (a JKO flow), wae")
     p.add_argument("--preset", choices=tuple(TOY_PRESETS), help="an S-JKO toy preset (with --model sjko)")
@@ -76,14 +74,11 @@ def _train_parser(sub) -> None:
     from .presets import MODELS, PRESET_NAMES, ImageConfig
 
     d = ImageConfig()
-    p = sub.add_parser("train", help="train UOTM or S-JKO on images (runs under torchrun as it is)",
-                       description="Train UOTM (or S-JKO with --model sjko) on an image data set. The config is the "
-                                   "preset's defaults for the model, then --config, then --set, then the flags. The "
-                                   "run folder receives config.yaml, metrics.jsonl, samples-*.png and snapshot.pt.")
+    p = sub.add_parser("train", help="train UOTM or S-JKO on images (under torchrun as it is); the config is the "
+                                     "preset's, then --config, then --set, then the flags")
     p.add_argument("--preset", choices=PRESET_NAMES, help="the experiment to start from")
-    p.add_argument("--model", choices=MODELS, help="uotm (default) or sjko: the S-JKO defaults of --preset "
-                                                   "(phases of JKO steps; change them with --set sjko.KEY=VALUE, e.g. "
-                                                   "sjko.phases=50); default: --config's model, else uotm")
+    p.add_argument("--model", choices=MODELS, help="uotm or sjko: the preset's S-JKO defaults, changed with --set "
+                                                   "sjko.KEY=VALUE (default: --config's model, else uotm)")
     p.add_argument("--run-dir", help="the run folder (default runs/PRESET)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its snapshot.pt")
     _config_args(p, "--set tau=2e-3 --set net.ch_mult=1,2,2 --set sjko.h=0.05")
@@ -101,7 +96,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
     cfg = resolve(args.preset, args.config, args.run_dir, args.resume, args.settings, model=args.model,
                   **{name: getattr(args, name) for name in TRAIN_FLAGS})
-    plan = run_plan(cfg, args.run_dir)
+    plan = run_plan(cfg, args.run_dir, count=args.dry_run)
     if args.dry_run:
         return _print(plan, args.json, format_plan(plan))
     check_device(args.device)
@@ -113,9 +108,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _sample_parser(sub) -> None:
-    p = sub.add_parser("sample", help="sample a trained run's EMA map into an .npz of uint8 images",
-                       description="Write N samples of the EMA transport map of a run (UOTM or S-JKO: one forward "
-                                   "of the map) as arr_0 (N, H, W, C) uint8.")
+    p = sub.add_parser("sample", help="write N samples of a run's EMA map as arr_0 (N, H, W, C) uint8 of an .npz")
     p.add_argument("--run", required=True, help="the run folder (holds snapshot.pt)")
     p.add_argument("-n", type=int, default=50000, help="number of samples (default 50000)")
     p.add_argument("--out", required=True, help="the .npz file to write")
@@ -141,17 +134,12 @@ def _run_sample(args: argparse.Namespace) -> int:
 def _fid_parser(sub) -> None:
     from .presets import PRESET_NAMES
 
-    p = sub.add_parser("fid", help="FID of an .npz of samples against the training set (the proxy for digits)",
-                       description="FID (pytorch-fid Inception, 2048 features) of the uint8 images in --samples against "
-                                   "the training set of --run's or --preset's data set, whose statistics are cached "
-                                   "under data_root/fid-stats. For the digits data set: the proxy FID in the "
-                                   "feature space of a small digits classifier.")
+    p = sub.add_parser("fid", help="FID of an .npz of samples against the training set (the proxy FID for digits)")
     p.add_argument("--samples", required=True, help="an .npz whose arr_0 holds uint8 images (N, H, W, C)")
     p.add_argument("--run", help="a run folder: its config names the data set")
     p.add_argument("--preset", choices=PRESET_NAMES, help="the data set of this preset (without --run)")
     p.add_argument("--data-root", help="where the data sets and the caches are (default: the config's)")
-    p.add_argument("--weights", help="the Inception weights file (default $UOTM_FID_WEIGHTS, else the torch hub "
-                                     "cache)")
+    p.add_argument("--weights", help="the Inception weights (default $UOTM_FID_WEIGHTS, else the torch hub cache)")
     p.add_argument("--batch", type=int, default=100, help="images per Inception forward (default 100)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_run_fid)
@@ -175,27 +163,18 @@ def _run_fid(args: argparse.Namespace) -> int:
 def _bench_parser(sub) -> None:
     from .presets import MODELS, PRESET_NAMES
 
-    p = sub.add_parser("bench", help="time the trainer's iteration (train_step) on random data",
-                       description="Time the very function the trainer calls for one iteration (potential step with "
-                                   "R1, map step, Adam, EMA) on random images of the preset's shape; print images/s, "
-                                   "ms per iteration, peak memory, GFLOP per image-iteration (counted with "
-                                   "FlopCounterMode) and the share of the device's peak.")
+    p = sub.add_parser("bench", help="time the trainer's own iteration on random images: images/s, memory, FLOPs")
     p.add_argument("--preset", required=True, choices=PRESET_NAMES, help="the networks and the image shape")
-    p.add_argument("--model", choices=MODELS, default="uotm",
-                   help="uotm (default) or sjko: the S-JKO iteration of a phase >= 1 (two map forwards)")
+    p.add_argument("--model", choices=MODELS, default="uotm", help="uotm (default) or sjko (a phase >= 1)")
     p.add_argument("--batch", type=int, help="images per iteration (default: the preset's batch_size)")
     p.add_argument("--steps", type=int, default=20, help="timed iterations (default 20)")
     p.add_argument("--warmup", type=int, default=5, help="untimed iterations first (default 5)")
-    p.add_argument("--precision", choices=("fp32", "bf16"),
-                   help="default: the preset's; bf16 autocast is CUDA only (the CPU runs fp32 and says so)")
-    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                   help="channels-last memory format (default: the config's channels_last, on CUDA only)")
-    p.add_argument("--compile", metavar="NETS",
-                   help="torch.compile: none, map, potential, map,potential or all (default: the config's compile, "
-                        "none in every preset)")
-    p.add_argument("--r1-every", type=int, default=None, metavar="K",
-                   help="lazy R1: K times the penalty every K iterations (changes the algorithm; default: the "
-                        "config's r1_every, 1 in every preset)")
+    p.add_argument("--precision", choices=("fp32", "bf16"), help="default: the preset's (bf16 on CUDA only)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, help="default: the config's")
+    p.add_argument("--compile", metavar="NETS", help="none, map, potential, map,potential or all (default: the "
+                                                     "config's)")
+    p.add_argument("--r1-every", type=int, metavar="K", help="lazy R1: K times the penalty every K iterations "
+                                                             "(changes the algorithm; default: the config's)")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                    help="set any config key, as for train (repeatable)")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default cuda if available, else cpu)")

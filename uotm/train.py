@@ -655,11 +655,12 @@ def _sample_grid(state: TrainState, x: Tensor, z: Tensor, path: Path) -> None:
 # the plan of a run (what `python -m uotm train --dry-run` prints)
 
 
-def run_plan(cfg: ImageConfig, run_dir: str | Path | None = None) -> dict:
-    """What a run of ``cfg`` would do, without data or training: the config, the parameter counts, the run folder
-    (default ``runs/PRESET``, ``runs/sjko-PRESET`` for S-JKO), the processes (torchrun's ``WORLD_SIZE``) and the
-    images per process, and for S-JKO its schedule (phases, iterations, the Euclidean step :math:`h` that its
-    cost convention means, the cosine). A global batch that the processes cannot share is one sentence."""
+def run_plan(cfg: ImageConfig, run_dir: str | Path | None = None, count: bool = True) -> dict:
+    """What a run of ``cfg`` would do, without data or training: the config, the parameter counts (if ``count``:
+    :func:`parameter_counts`), the run folder (default ``runs/PRESET``, ``runs/sjko-PRESET`` for S-JKO), the
+    processes (torchrun's ``WORLD_SIZE``) and the images per process, and for S-JKO its schedule (phases,
+    iterations, the Euclidean step h that its cost convention means, the cosine). A global batch that the
+    processes cannot share is one sentence."""
     import os
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -667,7 +668,7 @@ def run_plan(cfg: ImageConfig, run_dir: str | Path | None = None) -> dict:
         raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {world} processes")
     if run_dir is None:
         run_dir = os.path.join("runs", cfg.preset if cfg.model == "uotm" else f"{cfg.model}-{cfg.preset}")
-    plan = {"config": cfg.to_dict(), "parameters": parameter_counts(cfg), "run_dir": str(run_dir),
+    plan = {"config": cfg.to_dict(), "parameters": parameter_counts(cfg) if count else None, "run_dir": str(run_dir),
             "world_size": world, "batch_per_process": cfg.batch_size // world}
     if cfg.model == "sjko":
         sc = cfg.sjko
