@@ -237,12 +237,19 @@ OTM_PSI = "linear"  # OTM is UOTM with both Psi* linear: Psi*(s) = s makes both 
 
 @dataclass(frozen=True)
 class ToyModel:
-    """One member of the toy family: its config class, the files of its run folder, and ``train(cfg, out,
-    progress)``, which trains into an empty folder ``out`` and returns a one-line summary."""
+    """One member of the toy family: its config class, the files of its run folder, ``train(cfg, out, progress)``,
+    which trains into an empty folder ``out`` and returns a one-line summary, and ``iterations(cfg)``, the number
+    of training iterations."""
 
     config: type
     files: tuple[str, ...]
     train: Callable[[Config, Path, bool], str]
+    iterations: Callable[[Config], int]
+
+
+def _uotm_iterations(cfg: ToyConfig) -> int:
+    sizes = [len(d.fixed_points) if d.fixed_points is not None else cfg.num_data for d in cfg.validate()]
+    return cfg.epochs * (min(sizes) // cfg.batch_size)
 
 
 def _train_uotm(cfg: ToyConfig, out: Path, progress: bool) -> str:
@@ -272,9 +279,10 @@ def toy_model(model: str) -> ToyModel:
     """The member ``model`` of the toy family (the one place where a toy model is chosen)."""
     from . import sjko, wae
 
-    members = {"uotm": ToyModel(ToyConfig, RUN_FILES, _train_uotm), "otm": ToyModel(ToyConfig, RUN_FILES, _train_uotm),
-               "sjko": ToyModel(sjko.SJKOToyConfig, sjko.RUN_FILES, _train_sjko),
-               "wae": ToyModel(wae.WAEConfig, wae.RUN_FILES, _train_wae)}
+    uotm = ToyModel(ToyConfig, RUN_FILES, _train_uotm, _uotm_iterations)
+    members = {"uotm": uotm, "otm": uotm,
+               "sjko": ToyModel(sjko.SJKOToyConfig, sjko.RUN_FILES, _train_sjko, sjko.total_steps),
+               "wae": ToyModel(wae.WAEConfig, wae.RUN_FILES, _train_wae, lambda cfg: cfg.steps)}
     if model not in members:
         raise ValueError(f"unknown toy model {model!r}: choose one of {', '.join(TOY_MODELS)}")
     return members[model]
@@ -308,26 +316,21 @@ def resolve_toy(model: str = "uotm", preset: str | None = None, config: str | Pa
     return cfg
 
 
-def toy_iterations(model: str, cfg: Config) -> int:
-    """The training iterations of a toy run of ``model`` with ``cfg``."""
-    if model == "sjko":
-        from .sjko import total_steps
-
-        return total_steps(cfg)
-    if model == "wae":
-        return cfg.steps
-    sizes = [len(d.fixed_points) if d.fixed_points is not None else cfg.num_data for d in cfg.validate()]
-    return cfg.epochs * (min(sizes) // cfg.batch_size)
-
-
 def toy_plan(model: str, cfg: Config, out: str | Path) -> dict:
     """What ``python -m uotm toy --dry-run`` prints: the model, the resolved config, the run folder and the
     number of training iterations."""
-    return {"model": model, "config": asdict(cfg), "out": str(out), "iterations": toy_iterations(model, cfg)}
+    return {"model": model, "config": asdict(cfg), "out": str(out), "iterations": _member(model, cfg).iterations(cfg)}
 
 
 def run_toy(model: str, cfg: Config, out: str | Path, overwrite: bool = False, progress: bool = True) -> str:
     """Train a toy ``model`` with ``cfg`` (from :func:`resolve_toy`) into the run folder ``out`` (checked first:
     :func:`prepare_out_dir`) and write its outputs; return a one-line summary."""
-    member = toy_model(model)
+    member = _member(model, cfg)
     return member.train(cfg, prepare_out_dir(out, overwrite, member.files), progress)
+
+
+def _member(model: str, cfg: Config) -> ToyModel:
+    member = toy_model(model)
+    if not isinstance(cfg, member.config):
+        raise ValueError(f"a toy {model} run takes a {member.config.__name__}, not a {type(cfg).__name__}")
+    return member
