@@ -25,7 +25,10 @@ from uotm.wae import WAEConfig
 
 SMALL_NETS = ["--set", "net.base_channels=8", "--set", "net.potential_channels=8", "--set", "net.z_emb_dim=16",
               "--set", "net.z_dim=8"]
-TOY = ["--epochs", "1", "--num-data", "128", "--batch-size", "64", "--hidden", "8", "--quiet"]
+TOY = ["--set", "epochs=1", "--set", "num_data=128", "--set", "batch_size=64", "--set", "hidden=8", "--quiet"]
+SJKO_TOY = ["toy", "--model", "sjko", "--preset", "gaussian2d", "--quiet", "--set", "phases=2", "--set",
+            "phase_steps=3", "--set", "eval_samples=100", "--set", "keep_points=10", "--set", "hidden=8"]
+WAE_TOY = ["toy", "--model", "wae", "--quiet", "--set", "steps=3", "--set", "hidden=8", "--set", "num_data=256"]
 
 
 def image_args(run_dir, *extra):
@@ -57,7 +60,8 @@ def resumable(run_dir: Path) -> bool:
 # the table: (id, setup(tmp, run) -> argv, exit status, key words, state afterwards)
 #   state "nothing": the folder/file the command names was not created; "unchanged": the run or file it names is
 #   byte for byte as before (and a run is still resumable); "resumable": it may have changed but resumes;
-#   "restartable": no snapshot, and a new run may start there without --overwrite
+#   "restartable": no snapshot, and a new run may start there without --overwrite; "unchanged-toy": a toy run folder byte for byte as
+#   before (a toy run is not resumed)
 
 
 def _yaml(tmp, text):
@@ -312,7 +316,7 @@ RUN_ROWS = [
                       (["toy", "--target", f"npy:{t / 'c.npy'}", "--out", str(t / "out"), *TOY], t / "out"))[2],
      2, ["128 numbers", "more than the 100"], "nothing"),
     ("toy: --num-data over the limit",
-     lambda t, r, m: (["toy", "--out", str(t / "out"), *TOY, "--num-data", "20000000"], t / "out"),
+     lambda t, r, m: (["toy", "--out", str(t / "out"), *TOY, "--set", "num_data=20000000"], t / "out"),
      2, ["20,000,000 points", "10,000,000 numbers"], "nothing"),
     ("toy: --out under a file",
      lambda t, r, m: (["toy", "--out", str(_a_file(t) / "out"), *TOY], t / "file.txt" / "out"),
@@ -321,10 +325,27 @@ RUN_ROWS = [
      lambda t, r, m: (m.setattr(toy_mod, "_iteration", _raise_interrupt),
                       (["toy", "--out", str(t / "out"), *TOY], t / "out"))[1],
      130, ["interrupted", "run the command again"], "toy-restartable"),
-    ("2-D S-JKO: --run-dir under a file",
-     lambda t, r, m: (["train", "--model", "sjko", "--preset", "gaussian2d", "--run-dir", str(_a_file(t) / "r"),
-                       "--quiet"], t / "file.txt" / "r"),
+    ("toy --model sjko: --out under a file",
+     lambda t, r, m: ([*SJKO_TOY, "--out", str(_a_file(t) / "r")], t / "file.txt" / "r"),
      2, ["is a file"], "nothing"),
+    ("toy --model sjko: a used folder without --overwrite",
+     lambda t, r, m: (main([*SJKO_TOY, "--out", str(t / "r")]), ([*SJKO_TOY, "--out", str(t / "r")], t / "r"))[1],
+     2, ["already holds a run", "--overwrite"], "unchanged-toy"),
+    ("toy: an S-JKO preset without --model sjko",
+     lambda t, r, m: (["toy", "--preset", "gaussian2d", "--out", str(t / "r")], t / "r"),
+     2, ["S-JKO toy preset", "--model sjko"], "nothing"),
+    ("toy --model otm with another Psi*",
+     lambda t, r, m: (["toy", "--model", "otm", "--set", "psi1=kl", "--out", str(t / "r"), *TOY], t / "r"),
+     2, ["otm is UOTM", "linear", "--model uotm"], "nothing"),
+    ("toy --model wae: lam=nan",
+     lambda t, r, m: ([*WAE_TOY, "--set", "lam=nan", "--out", str(t / "r")], t / "r"),
+     2, ["lam", "finite"], "nothing"),
+    ("toy --model wae: a key of another model",
+     lambda t, r, m: ([*WAE_TOY, "--target", "moons", "--out", str(t / "r")], t / "r"),
+     2, ["unknown WAE config key 'target'", "data"], "nothing"),
+    ("toy --config with a bad value",
+     lambda t, r, m: (["toy", "--config", _yaml(t, "tau: x\n"), "--out", str(t / "r"), *TOY], t / "r"),
+     2, ["tau", "'x'"], "nothing"),
 ]
 
 
@@ -517,14 +538,31 @@ WORK_ROWS = [
      lambda t, r: (main(["toy", "--out", str(t / "out"), *TOY]), ["toy", "--out", str(t / "out"), *TOY,
                                                                    "--overwrite"])[1],
      lambda t, out: (t / "out" / "snapshot.pt").exists()),
-    ("2-D S-JKO --dry-run",
-     lambda t, r: ["train", "--model", "sjko", "--preset", "gaussian2d", "--run-dir", str(t / "r"), "--dry-run"],
+    ("toy --dry-run --json writes nothing",
+     lambda t, r: ["toy", "--out", str(t / "out"), *TOY, "--dry-run", "--json"],
+     lambda t, out: not (t / "out").exists() and __import__("json").loads(out)["iterations"] == 2),
+    ("toy --model otm (psi1 = psi2 = linear)",
+     lambda t, r: ["toy", "--model", "otm", "--out", str(t / "out"), *TOY],
+     lambda t, out: yaml.safe_load((t / "out" / "config.yaml").read_text())["psi2"] == "linear"
+     and (t / "out" / "snapshot.pt").exists()),
+    ("toy --config a toy run's config.yaml",
+     lambda t, r: (main(["toy", "--out", str(t / "a"), *TOY, "--seed", "3"]),
+                   ["toy", "--config", str(t / "a" / "config.yaml"), "--out", str(t / "out"), "--quiet"])[1],
+     lambda t, out: np.array_equal(np.load(t / "a" / "transported.npy"), np.load(t / "out" / "transported.npy"))),
+    ("toy --model sjko --dry-run",
+     lambda t, r: ["toy", "--model", "sjko", "--preset", "gaussian2d", "--out", str(t / "r"), "--dry-run"],
      lambda t, out: not (t / "r").exists() and "phase_steps" in out),
-    ("2-D S-JKO run",
-     lambda t, r: ["train", "--model", "sjko", "--preset", "gaussian2d", "--run-dir", str(t / "r"), "--quiet",
-                   "--set", "phases=2", "--set", "phase_steps=3", "--set", "eval_samples=100", "--set",
-                   "keep_points=10"],
-     lambda t, out: (t / "r" / "samples.npy").exists() and (t / "r" / "flow.png").exists()),
+    ("toy --model sjko run",
+     lambda t, r: [*SJKO_TOY, "--out", str(t / "r")],
+     lambda t, out: all((t / "r" / f).exists() for f in ("samples.npy", "flow.png", "snapshot.pt"))),
+    ("toy --model sjko --overwrite",
+     lambda t, r: (main([*SJKO_TOY, "--out", str(t / "r")]), [*SJKO_TOY, "--out", str(t / "r"), "--overwrite"])[1],
+     lambda t, out: (t / "r" / "samples.npy").exists() and _no_tmp(t / "r")),
+    ("toy --model wae run",
+     lambda t, r: [*WAE_TOY, "--out", str(t / "w")],
+     lambda t, out: [m["step"] for m in runs.read_metrics(t / "w")] == [3]
+     and np.load(t / "w" / "samples.npy").shape == (2000, 2) and (t / "w" / "samples.png").exists()
+     and set(runs.load_snapshot_file(t / "w" / "snapshot.pt", ("config", "encoder", "decoder"))) >= {"encoder"}),
 ]
 
 

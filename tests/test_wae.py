@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from uotm.runs import load_snapshot_file, read_metrics
 from uotm.wae import (MERGE_RTOL, WAE_SCALES, ConvDecoder, ConvEncoder, WAEConfig, imq_kernel, merge_margins, mmd_imq,
-                      pushforward, random_vegan_problem, train_wae, vegan_sides)
+                      pushforward, random_vegan_problem, train_wae, vegan_sides, write_wae_outputs)
 
 
 def _normal(n, d, seed, shift=0.0):
@@ -227,6 +228,13 @@ def test_conv_networks_and_a_digits_step(tmp_path):
     run = train_wae(WAEConfig(data="digits", z_dim=4, width=4, steps=3, batch_size=16, log_every=1,
                               data_root=str(tmp_path)), progress=False)
     assert run.data.shape == (1500, 1, 16, 16) and run.sample(2).shape == (2, 1, 16, 16)
+    out = tmp_path / "run"  # the run folder of `python -m uotm toy --model wae --set data=digits`
+    out.mkdir()
+    write_wae_outputs(run, out)
+    assert np.load(out / "samples.npy").shape == (64, 1, 16, 16) and (out / "samples.png").is_file()
+    assert [r["step"] for r in read_metrics(out)] == [1, 2, 3]
+    snap = load_snapshot_file(out / "snapshot.pt", ("config", "encoder", "decoder"))
+    assert snap["config"]["data"] == "digits" and "discriminator" not in snap
 
 
 @pytest.mark.parametrize("change, message", [

@@ -154,3 +154,21 @@ def launch(cfg, nproc: int, run_dir: str | Path, resume: bool = False, extra_arg
     if code != 0:
         raise RuntimeError(f"the {nproc} training processes failed (exit status {code}); their output is above")
     return run_dir
+
+
+def check_device(name: str | None) -> str | None:
+    """A ``--device`` the user gave: ``None`` (the default: :func:`setup` chooses), or a device that exists here;
+    otherwise one sentence (``ValueError``) saying what exists."""
+    if name is None:
+        return None
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"--device {name!r} is not a device: give cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"--device {name}: no CUDA device is available here; use --device cpu")
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"--device {name}: there are {count} CUDA device(s) here, cuda:0 to cuda:{count - 1}")
+    return name

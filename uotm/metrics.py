@@ -348,3 +348,17 @@ def load_samples(path: str | Path, cfg) -> np.ndarray:
     if len(images) < 2:
         raise ValueError(f"{str(path)!r} holds {len(images)} image(s); FID needs at least 2")
     return images
+
+
+def fid_of_samples(cfg, images: np.ndarray, weights: str | Path | None = None, batch: int = 100) -> tuple[str, float]:
+    """The score of ``images`` (uint8, (N, H, W, C), checked by :func:`load_samples`) against the training set of
+    ``cfg``'s data set, and its name: ``("proxy_fid", value)`` for ``digits`` (:func:`proxy_fid`, which needs no
+    Inception weights), ``("fid", value)`` otherwise (the Inception FID against the cached
+    :func:`reference_statistics`, ``batch`` images per forward)."""
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise ValueError(f"--batch must be a positive integer, got {batch!r}")
+    if cfg.dataset == "digits":
+        return "proxy_fid", proxy_fid(images, cfg.data_root, cfg.image_size)
+    net = inception(weights)
+    reference = reference_statistics(cfg, net=net, cache=True, batch_size=batch)
+    return "fid", fid(images, reference, net, batch)

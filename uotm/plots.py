@@ -138,3 +138,30 @@ def image_grid(images, nrow: int = 8, border: float = 128.0) -> np.ndarray:
     tiles = torch.cat([tiles, blank])
     rows = [torch.cat(list(tiles[k:k + nrow]), dim=1) for k in range(0, len(tiles), nrow)]
     return torch.cat(rows, dim=0).numpy()
+
+
+def plot_samples(data: np.ndarray, samples: np.ndarray, path: Path, title: str = "") -> Path:
+    """Samples of a generative model beside its data, written atomically to ``path``: single-channel images
+    ``(n, 1, H, W)`` in [-1, 1] as two grids (data, samples); points ``(n, d)`` as two histograms (d = 1) or as one
+    scatter of the first two coordinates."""
+    from .runs import write_atomic
+
+    plt = _pyplot()
+    if samples.ndim == 4:
+        fig, axes = plt.subplots(1, 2, figsize=(8, 4.4))
+        for ax, images, name in zip(axes, (data, samples), ("data", "samples")):
+            ax.imshow(image_grid(images[:64], border=0.0), cmap="gray", vmin=-1, vmax=1)
+            ax.set_title(name, fontsize=9)
+            ax.axis("off")
+    else:
+        fig, ax = plt.subplots(figsize=(5, 5) if samples.shape[1] > 1 else (5, 3.5))
+        if samples.shape[1] == 1:
+            ax.hist([data[:, 0], samples[:, 0]], bins=60, density=True, label=["data", "samples"])
+        else:
+            ax.scatter(data[:, 0], data[:, 1], s=3, c="tab:orange", alpha=0.5, label="data")
+            ax.scatter(samples[:, 0], samples[:, 1], s=3, c="tab:blue", alpha=0.5, label="samples")
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    write_atomic(path, lambda p: fig.savefig(p, dpi=110))
+    plt.close(fig)
+    return Path(path)

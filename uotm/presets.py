@@ -362,8 +362,13 @@ def resolve(preset_name: str | None = None, config: str | Path | None = None, ru
         if value is not None:
             base[key] = value
     try:
-        return ImageConfig.from_dict(base).validate()
+        cfg = ImageConfig.from_dict(base).validate()
     except ValueError as exc:
         if run_file:
             raise ValueError(f"{exc} (in {str(source)!r}: damaged: {runs.DAMAGED})") from None
         raise
+    if cfg.model == "sjko" and fields_.get("epochs") is not None:
+        raise ValueError(f"S-JKO's length is set by its phases (sjko.phases={cfg.sjko.phases}, "
+                         f"{cfg.sjko.total_steps} iterations), not by --epochs: change --set sjko.phases=N, or stop "
+                         f"early with --steps")
+    return cfg

@@ -100,3 +100,16 @@ def save_npz(path: str | Path, images: np.ndarray) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_atomic(path, lambda p: np.savez(p, images))
+
+
+def write_samples(run_dir: str | Path, n: int, out: str | Path, overwrite: bool = False, batch_size: int = 256,
+                  seed: int = 0, device=None, progress: bool = False) -> tuple[Path, np.ndarray]:
+    """``n`` samples of the run in ``run_dir`` (:func:`sample`) written to the ``.npz`` ``out`` (:func:`save_npz`);
+    ``out`` and the numbers are checked before anything is sampled (:func:`check_out`). Returns the path and the
+    images."""
+    check_out(out, overwrite)
+    for name, value in (("-n", n), ("--batch", batch_size)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    images = sample(run_dir, n, batch_size, seed, device, progress=progress)
+    return save_npz(out, images), images

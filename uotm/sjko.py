@@ -688,3 +688,41 @@ def flow_tracking_errors(learned_means, learned_covs, exact_means, exact_covs, t
         cov_error=np.linalg.norm(lc - ec, axis=(1, 2)), cov_distance=cov_distance, cov_noise=cov_noise,
         cov_bound=np.maximum(fraction * cov_distance, noise_multiple * cov_noise),
         fraction=float(fraction), noise_multiple=float(noise_multiple))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A toy S-JKO run folder (``python -m uotm toy --model sjko``)
+# ---------------------------------------------------------------------------------------------------------------
+
+#: The files of a toy S-JKO run folder: :func:`train_sjko_toy` writes ``config.yaml``, ``metrics.jsonl`` and
+#: ``phases.jsonl`` as it goes, :func:`write_sjko_outputs` the rest when it is done.
+RUN_FILES = ("config.yaml", "metrics.jsonl", "phases.jsonl", "samples.npy", "snapshot.pt", "flow.png")
+NUM_SAMPLES = 2000  # points of mu_K written to samples.npy
+
+
+def total_steps(cfg: SJKOToyConfig) -> int:
+    """The training iterations of ``cfg``: phase 0's ``first_phase_steps`` (else ``phase_steps``), then
+    ``phase_steps`` in each of the other ``phases - 1`` phases."""
+    first = cfg.phase_steps if cfg.first_phase_steps is None else cfg.first_phase_steps
+    return first + (cfg.phases - 1) * cfg.phase_steps
+
+
+def write_sjko_outputs(run: SJKOToyRun, out_dir: str | Path) -> list[Path]:
+    r"""Write what a finished toy S-JKO run leaves beside its logs into ``out_dir``: ``samples.npy``
+    (:data:`NUM_SAMPLES` points of the last law :math:`\mu_K`, :func:`sample`), ``snapshot.pt`` (the config, the
+    potential and, for ``scheme="sjko"``, the generator's weights at the end of every phase (``states``; the last is
+    the final generator) or, for ``"naive"``, the weights of the ``K`` maps (``maps``)) and ``flow.png``
+    (:func:`uotm.plots.plot_sjko_flow`). Every file is written atomically; returns the paths."""
+    from .plots import plot_sjko_flow
+    from .runs import SNAPSHOT, write_atomic
+
+    out = Path(out_dir)
+    points = sample(run, NUM_SAMPLES)
+    snap = {"config": asdict(run.config), "potential": run.potential.state_dict(), "seconds": run.seconds}
+    if run.config.scheme == "naive":
+        snap["maps"] = [m.state_dict() for m in run.maps]
+    else:
+        snap["states"] = run.states
+    return [write_atomic(out / "samples.npy", lambda p: np.save(p, points)),
+            write_atomic(out / SNAPSHOT, lambda p: torch.save(snap, p)),
+            plot_sjko_flow(run, out / "flow.png")]

@@ -19,6 +19,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -196,14 +197,15 @@ def train_toy(cfg: ToyConfig, out_dir: str | Path | None = None, progress: bool 
     return ToyRun(cfg, tmap, pot, source.numpy(), transported.numpy(), target.numpy(), metrics, seconds)
 
 
-def prepare_out_dir(path: str | Path, overwrite: bool) -> Path:
-    """Make ``path`` ready for a run: refuse a path under a file or in a folder that cannot be written, and a
-    folder that holds another run's outputs unless ``overwrite`` (then remove that run's files, and only those); a
-    run that stopped before its outputs (config and metrics only) is simply replaced."""
-    outputs = [name for name in RUN_FILES if name not in (runs.CONFIG, runs.METRICS)]
+def prepare_out_dir(path: str | Path, overwrite: bool, files: tuple[str, ...] = RUN_FILES) -> Path:
+    """Make ``path`` ready for a toy run whose folder holds ``files``: refuse a path under a file or in a folder
+    that cannot be written, and a folder that holds another run's outputs unless ``overwrite`` (then remove that
+    run's files, and only those); a run that stopped before its outputs (its logs only: ``config.yaml``,
+    ``*.jsonl``) is simply replaced."""
+    outputs = [name for name in files if not name.endswith((".yaml", ".jsonl"))]
     out = runs.check_new(runs.check_writable(path, "--out"), overwrite, used=outputs, resumable=False)
     out.mkdir(parents=True, exist_ok=True)
-    runs.clear(out, RUN_FILES)  # a stopped run's config and metrics too: this run writes its own
+    runs.clear(out, files)  # a stopped run's config and metrics too: this run writes its own
     return out
 
 
@@ -224,3 +226,111 @@ def write_outputs(run: ToyRun, out_dir: str | Path) -> list[Path]:
 
     written.extend(plot_toy_run(run, out))
     return written
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The toy trainers as one family: ``python -m uotm toy --model uotm|otm|sjko|wae``
+
+TOY_MODELS = ("uotm", "otm", "sjko", "wae")
+OTM_PSI = "linear"  # OTM is UOTM with both Psi* linear: Psi*(s) = s makes both marginals exact (balanced OT)
+
+
+@dataclass(frozen=True)
+class ToyModel:
+    """One member of the toy family: its config class, the files of its run folder, ``train(cfg, out, progress)``,
+    which trains into an empty folder ``out`` and returns a one-line summary, and ``iterations(cfg)``, the number
+    of training iterations."""
+
+    config: type
+    files: tuple[str, ...]
+    train: Callable[[Config, Path, bool], str]
+    iterations: Callable[[Config], int]
+
+
+def _uotm_iterations(cfg: ToyConfig) -> int:
+    sizes = [len(d.fixed_points) if d.fixed_points is not None else cfg.num_data for d in cfg.validate()]
+    return cfg.epochs * (min(sizes) // cfg.batch_size)
+
+
+def _train_uotm(cfg: ToyConfig, out: Path, progress: bool) -> str:
+    run = train_toy(cfg, out_dir=out, progress=progress)
+    write_outputs(run, out)
+    return f"trained {cfg.epochs} epochs in {run.seconds:.1f} s; outputs in {out}"
+
+
+def _train_sjko(cfg, out: Path, progress: bool) -> str:
+    from .sjko import train_sjko_toy, write_sjko_outputs
+
+    run = train_sjko_toy(cfg, out, progress=progress)
+    write_sjko_outputs(run, out)
+    return f"trained {len(run.phases)} JKO steps in {run.seconds:.1f} s; outputs in {out}"
+
+
+def _train_wae(cfg, out: Path, progress: bool) -> str:
+    from .wae import train_wae, write_wae_outputs
+
+    write_yaml(out / runs.CONFIG, asdict(cfg))
+    run = train_wae(cfg, progress=progress)
+    write_wae_outputs(run, out)
+    return f"trained {cfg.steps} steps in {run.seconds:.1f} s; outputs in {out}"
+
+
+def toy_model(model: str) -> ToyModel:
+    """The member ``model`` of the toy family (the one place where a toy model is chosen)."""
+    from . import sjko, wae
+
+    uotm = ToyModel(ToyConfig, RUN_FILES, _train_uotm, _uotm_iterations)
+    members = {"uotm": uotm, "otm": uotm,
+               "sjko": ToyModel(sjko.SJKOToyConfig, sjko.RUN_FILES, _train_sjko, sjko.total_steps),
+               "wae": ToyModel(wae.WAEConfig, wae.RUN_FILES, _train_wae, lambda cfg: cfg.steps)}
+    if model not in members:
+        raise ValueError(f"unknown toy model {model!r}: choose one of {', '.join(TOY_MODELS)}")
+    return members[model]
+
+
+def resolve_toy(model: str = "uotm", preset: str | None = None, config: str | Path | None = None,
+                settings: list[str] | tuple = ()) -> Config:
+    r"""The validated config of a toy run of ``model`` (:data:`TOY_MODELS`): its defaults (``otm``: UOTM's with
+    :math:`\Psi_1^*=\Psi_2^*=` ``linear``; ``sjko`` with ``preset``: that entry of :data:`uotm.sjko.TOY_PRESETS`),
+    then the YAML file ``config`` (e.g. a run's ``config.yaml``), then the ``--set`` strings ``KEY=VALUE``. Every
+    route ends in the config's ``from_dict`` and ``validate``: a fault is one sentence (``ValueError``)."""
+    from .presets import read_yaml
+    from .sjko import TOY_PRESETS
+
+    member = toy_model(model)
+    if preset is not None and preset not in TOY_PRESETS:
+        raise ValueError(f"unknown S-JKO toy preset {preset!r}: choose one of {', '.join(TOY_PRESETS)}")
+    if preset is not None and model != "sjko":
+        raise ValueError(f"--preset {preset} is an S-JKO toy preset: add --model sjko (the other toy models start "
+                         "from their defaults; change them with --set KEY=VALUE)")
+    values = asdict(TOY_PRESETS[preset]) if preset else {}
+    if model == "otm":
+        values.update(psi1=OTM_PSI, psi2=OTM_PSI)
+    if config is not None:
+        values.update(read_yaml(config))
+    cfg = member.config.from_dict(member.config.apply_settings(values, list(settings)))
+    cfg.validate()
+    if model == "otm" and (cfg.psi1, cfg.psi2) != (OTM_PSI, OTM_PSI):
+        raise ValueError(f"otm is UOTM with psi1 = psi2 = {OTM_PSI} (balanced OT), not {cfg.psi1}/{cfg.psi2}: use "
+                         "--model uotm for another Psi*")
+    return cfg
+
+
+def toy_plan(model: str, cfg: Config, out: str | Path) -> dict:
+    """What ``python -m uotm toy --dry-run`` prints: the model, the resolved config, the run folder and the
+    number of training iterations."""
+    return {"model": model, "config": asdict(cfg), "out": str(out), "iterations": _member(model, cfg).iterations(cfg)}
+
+
+def run_toy(model: str, cfg: Config, out: str | Path, overwrite: bool = False, progress: bool = True) -> str:
+    """Train a toy ``model`` with ``cfg`` (from :func:`resolve_toy`) into the run folder ``out`` (checked first:
+    :func:`prepare_out_dir`) and write its outputs; return a one-line summary."""
+    member = _member(model, cfg)
+    return member.train(cfg, prepare_out_dir(out, overwrite, member.files), progress)
+
+
+def _member(model: str, cfg: Config) -> ToyModel:
+    member = toy_model(model)
+    if not isinstance(cfg, member.config):
+        raise ValueError(f"a toy {model} run takes a {member.config.__name__}, not a {type(cfg).__name__}")
+    return member

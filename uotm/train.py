@@ -649,3 +649,51 @@ def _sample_grid(state: TrainState, x: Tensor, z: Tensor, path: Path) -> None:
             outs.append(state.ema(x[i:i + 16].to(state.device), z[i:i + 16].to(state.device)).float().cpu())
     images = torch.cat(outs)
     save_grid(images, path, nrow=int(math.ceil(math.sqrt(images.shape[0]))))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the plan of a run (what `python -m uotm train --dry-run` prints)
+
+
+def run_plan(cfg: ImageConfig, run_dir: str | Path | None = None, count: bool = True) -> dict:
+    """What a run of ``cfg`` would do, without data or training: the config, the parameter counts (if ``count``:
+    :func:`parameter_counts`), the run folder (default ``runs/PRESET``, ``runs/sjko-PRESET`` for S-JKO), the
+    processes (torchrun's ``WORLD_SIZE``) and the images per process, and for S-JKO its schedule (phases,
+    iterations, the Euclidean step h that its cost convention means, the cosine). A global batch that the
+    processes cannot share is one sentence."""
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if cfg.batch_size % world:
+        raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {world} processes")
+    if run_dir is None:
+        run_dir = os.path.join("runs", cfg.preset if cfg.model == "uotm" else f"{cfg.model}-{cfg.preset}")
+    plan = {"config": cfg.to_dict(), "parameters": parameter_counts(cfg) if count else None, "run_dir": str(run_dir),
+            "world_size": world, "batch_per_process": cfg.batch_size // world}
+    if cfg.model == "sjko":
+        sc = cfg.sjko
+        scale = cfg.channels * cfg.image_size**2 if sc.cost_scale == "per_coordinate" else 1
+        plan["sjko_schedule"] = {
+            "phases": sc.phases, "first_phase_steps": sc.first_phase_steps, "phase_steps": sc.phase_steps,
+            "total_steps": sc.total_steps, "steps_run": cfg.total_steps, "euclidean_h": float(f"{sc.h * scale:.6g}"),
+            "cosine": f"{cfg.lr_map:g}/{cfg.lr_potential:g} -> {cfg.lr_floor:g} over {sc.total_steps} iterations",
+        }
+    return plan
+
+
+def format_plan(plan: dict) -> str:
+    """:func:`run_plan` for a reader: the config as YAML, then the parameters, the processes and S-JKO's
+    schedule."""
+    import yaml
+
+    counts = plan["parameters"]
+    lines = [yaml.safe_dump(plan["config"], sort_keys=False).rstrip(),
+             f"parameters: transport_map {counts['transport_map']:,}, potential {counts['potential']:,}",
+             f"run folder: {plan['run_dir']}; {plan['world_size']} process(es) of {plan['batch_per_process']} images "
+             "each"]
+    sch = plan.get("sjko_schedule")
+    if sch:
+        lines.append(f"S-JKO: {sch['phases']} phases ({sch['first_phase_steps']} iterations, then "
+                     f"{sch['phase_steps']} each): {sch['total_steps']} iterations; runs {sch['steps_run']}; "
+                     f"Euclidean step h = {sch['euclidean_h']:g}; cosine {sch['cosine']}")
+    return "\n".join(lines)

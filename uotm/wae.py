@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -614,3 +615,36 @@ def random_vegan_problem(n: int, m: int, seed: int, d: int = 2, d_z: int = 2,
         return np.tanh(u @ w1 + c1) @ w2
 
     return x, z, a / a.sum(), b / b.sum(), decoder
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# a WAE run folder (``python -m uotm toy --model wae``)
+
+#: The files of a WAE run folder: ``config.yaml`` (written before training), then what
+#: :func:`write_wae_outputs` writes when training is done.
+RUN_FILES = ("config.yaml", "metrics.jsonl", "samples.npy", "snapshot.pt", "samples.png")
+
+
+def write_wae_outputs(run: WAERun, out_dir: str | Path, seed: int = 0) -> list[Path]:
+    r"""Write a trained WAE into ``out_dir``: ``metrics.jsonl`` (the rows of :func:`train_wae`, the step under
+    ``step``), ``snapshot.pt`` (the config and the encoder's, decoder's and, for WAE-GAN, discriminator's weights),
+    ``samples.npy`` (samples :math:`G(Z)`, :math:`Z\sim P_Z`, drawn with ``seed``: 2 000 points for a toy law,
+    64 images (64, 1, S, S) in [-1, 1] for ``digits``) and ``samples.png`` (them beside the data:
+    :func:`uotm.plots.plot_samples`). Every file is written atomically; returns the paths."""
+    import json
+    from dataclasses import asdict
+
+    from .plots import plot_samples
+    from .runs import METRICS, SNAPSHOT, write_atomic, write_text
+
+    out = Path(out_dir)
+    samples = run.sample(64 if run.config.is_image else 2000, seed).numpy()
+    snap = {"config": asdict(run.config), "encoder": run.encoder.state_dict(), "decoder": run.decoder.state_dict(),
+            "seconds": run.seconds}
+    if run.discriminator is not None:
+        snap["discriminator"] = run.discriminator.state_dict()
+    title = f"WAE-{run.config.penalty.upper()} on {run.config.data}, lambda={run.config.lam:g}"
+    return [write_text(out / METRICS, "".join(json.dumps(row) + "\n" for row in run.metrics)),
+            write_atomic(out / SNAPSHOT, lambda p: torch.save(snap, p)),
+            write_atomic(out / "samples.npy", lambda p: np.save(p, samples)),
+            plot_samples(run.data[:len(samples)].numpy(), samples, out / "samples.png", title)]
