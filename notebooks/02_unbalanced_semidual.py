@@ -467,12 +467,12 @@ for problem in range(n_limit):
     x, y, a, b, C = random_problem(limit_rng)
     A, B = a.sum(), b.sum()
     for tau in limit_taus:
-        v, plan, gap = solve_uot(a, b, tau * C, "kl", "kl")
-        log_r0, log_r1 = np.log(plan.sum(1) / a), np.log(plan.sum(0) / b)
+        sol = solve_uot(a, b, tau * C, "kl", "kl")
+        log_r0, log_r1 = np.log(sol.source_marginal / a), np.log(sol.target_marginal / b)
         limit_rows.append(dict(
-            problem=problem, A=A, B=B, tau=tau, mass=plan.sum(), gap=gap, tol=tau * C.max(),
+            problem=problem, A=A, B=B, tau=tau, mass=sol.plan.sum(), gap=sol.gap, tol=tau * C.max(),
             dev_mu=np.abs(log_r0 - 0.5 * np.log(B / A)).max(), dev_nu=np.abs(log_r1 - 0.5 * np.log(A / B)).max(),
-            dev_mass=abs(np.log(plan.sum() / np.sqrt(A * B))),
+            dev_mass=abs(np.log(sol.plan.sum() / np.sqrt(A * B))),
             from_one=max(np.abs(log_r0).max(), np.abs(log_r1).max()),  # distance of the log-ratios from log 1
         ))
 

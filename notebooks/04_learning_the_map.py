@@ -128,8 +128,7 @@ warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notic
 
 from uotm.book import Claims, glue, show_table
 from uotm.data.toy import resolve_pair
-from uotm.exact import (Plan, monotone_rearrangement, primal_value, quantile_bin_means, solve_uot,
-                        squared_distances)
+from uotm.exact import monotone_rearrangement, quantile_bin_means, solve_uot, squared_distances
 from uotm.psi import get_psi
 from uotm.toy import ToyConfig, train_toy
 
@@ -179,14 +178,13 @@ def w2_1d(p1, w1, p2, w2, grid=20_000):
 
 def exact_answer(tau):
     """The exact KL/KL unbalanced plan between the two summaries, and what the page measures on it."""
-    v, plan, gap = solve_uot(a, b, tau * C, "kl", "kl", gap_tol=1e-6)
-    pl = Plan(xq[:, None], yq[:, None], plan, primal_value(plan, tau * C, a, b, "kl", "kl"), gap)
+    pl = solve_uot(a, b, tau * C, "kl", "kl", gap_tol=1e-6, x=xq, y=yq)
     mu_t, nu_t = pl.source_marginal, pl.target_marginal
-    m = float(plan.sum())
+    m = float(pl.plan.sum())
     generated = a @ pl.conditional()  # T*_# mu: where a uniformly drawn source point is sent
     bary = pl.barycentric_map()[:, 0]
     return dict(
-        tau=tau, plan=pl, mass=m, gap=gap, D_mu=kl.divergence(mu_t, a), D_nu=kl.divergence(nu_t, b),
+        tau=tau, plan=pl, mass=m, gap=pl.gap, D_mu=kl.divergence(mu_t, a), D_nu=kl.divergence(nu_t, b),
         bound_D=tau * w2_sq, generated=generated, bary=bary, nu_tilde=nu_t,
         ks_generated=ks(yq, generated, yq, b), ks_nu_tilde=ks(yq, nu_t, yq, b),
         w2_generated=w2_1d(yq, generated, yq, b), ks_bound=np.sqrt(tau * w2_sq / m),
@@ -254,17 +252,17 @@ above = [t for t, e in exact.items() if e["ks_bound"] > 1]
 tau_next = float(np.exp(np.interp(0.0, log_bounds, np.log(list(exact)))))
 for _ in range(20):
     tau_at = tau_next
-    _, plan, gap_at = solve_uot(a, b, tau_at * C, "kl", "kl", gap_tol=1e-6)
-    tau_next = float(plan.sum()) / w2_sq
+    plan_at = solve_uot(a, b, tau_at * C, "kl", "kl", gap_tol=1e-6)
+    tau_next = float(plan_at.plan.sum()) / w2_sq
     if abs(tau_next - tau_at) < 1e-6 * tau_at:
         break
 tau_cross = tau_at
-bound_cross = np.sqrt(tau_cross * w2_sq / plan.sum())  # the bound at tau_cross, from the exact plan there
-assert gap_at < 1e-5 and abs(bound_cross - 1) < 1e-5, (tau_cross, bound_cross, gap_at)
+bound_cross = np.sqrt(tau_cross * w2_sq / plan_at.plan.sum())  # the bound at tau_cross, from the exact plan there
+assert plan_at.gap < 1e-5 and abs(bound_cross - 1) < 1e-5, (tau_cross, bound_cross, plan_at.gap)
 assert max(below, default=0.0) < tau_cross < min(above, default=np.inf), (below, tau_cross, above)
 glue("tau_cross", tau_cross)
 print(f"the bound crosses 1 at tau = {tau_cross:.5f} (there it is {bound_cross:.7f}; mass of the plan "
-      f"{plan.sum():.4f})")
+      f"{plan_at.plan.sum():.4f})")
 
 # %% [markdown]
 # The figure shows the exact map for each $\tau$ (top) and both sides of {eq}`eq-map-ks-bound` (bottom). Every map

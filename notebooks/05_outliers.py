@@ -106,7 +106,7 @@ warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notic
 
 from uotm.book import Claims, glue, show_table
 from uotm.data.toy import make_distribution
-from uotm.exact import Plan, solve_uot, squared_distances
+from uotm.exact import solve_uot, squared_distances
 from uotm.psi import get_psi
 from uotm.toy import ToyConfig, train_toy
 
@@ -136,16 +136,15 @@ def summarise_1d(data, loc):
 def exact_outliers(x, a, y, b, mask, tau):
     """Exact KL/KL UOT and balanced OT between weighted points; shares and ratios on the masked target points."""
     cost = tau * squared_distances(x, y)
-    v, plan, gap = solve_uot(a, b, cost, "kl", "kl", gap_tol=1e-6)
-    pl = Plan(x, y, plan, 0.0, gap)
+    pl = solve_uot(a, b, cost, "kl", "kl", gap_tol=1e-6, x=x, y=y)
     balanced = ot.emd(a, b, squared_distances(x, y), numItermax=10_000_000)
     cond_bal = balanced / balanced.sum(axis=1, keepdims=True)
     return dict(
-        plan=pl, cost=cost, gap=gap, mass=float(plan.sum()),
+        plan=pl, cost=cost, gap=pl.gap, mass=float(pl.plan.sum()),
         share_uot=float(a @ pl.conditional()[:, mask].sum(axis=1)),  # T*_# mu (outliers)
         share_balanced=float(a @ cond_bal[:, mask].sum(axis=1)),
-        ratio_out=float(plan.sum(axis=0)[mask].sum() / b[mask].sum()),  # nu~ / nu on the outliers
-        ratio_main=float(plan.sum(axis=0)[~mask].sum() / b[~mask].sum()),
+        ratio_out=float(pl.target_marginal[mask].sum() / b[mask].sum()),  # nu~ / nu on the outliers
+        ratio_main=float(pl.target_marginal[~mask].sum() / b[~mask].sum()),
         generated=a @ pl.conditional(),  # the law T*_# mu on the target points
     )
 
@@ -163,7 +162,7 @@ def outlier_data_1d(loc, n=num_data):
 # %%
 kl = get_psi("kl")
 for alpha, beta, d2 in [(1.0, 0.01, 4.0), (0.3, 0.01, 25.0), (0.02, 0.5, 1.0)]:
-    _, plan, gap = solve_uot(np.array([alpha]), np.array([beta]), np.array([[tau_ref * d2]]), "kl", "kl")
+    plan = solve_uot(np.array([alpha]), np.array([beta]), np.array([[tau_ref * d2]]), "kl", "kl").plan
     formula = np.sqrt(alpha * beta) * np.exp(-tau_ref * d2 / 2)
     print(f"alpha={alpha}, beta={beta}, d^2={d2}: solver {plan[0, 0]:.8f}, formula {formula:.8f}")
     assert abs(plan[0, 0] - formula) < 1e-6 * formula

@@ -107,8 +107,8 @@ keeps = {"kl": lambda c: np.exp(-c / 2),
 pairs = [(1.0, 0.5), (0.3, 2.0), (0.05, 3.0), (1.0, 6.0)]  # (mass, cost)
 for name, formula in keeps.items():
     for alpha, cost in pairs:
-        _, plan, gap = solve_uot(np.array([alpha]), np.array([alpha]),
-                                 np.array([[cost]]), name, name)
+        plan = solve_uot(np.array([alpha]), np.array([alpha]),
+                         np.array([[cost]]), name, name).plan
         kept = plan[0, 0] / alpha
         assert abs(kept - formula(cost)) < 1e-5, (name, alpha, cost, kept)
 
@@ -156,14 +156,14 @@ cost = tau * squared_distances(x_src, y_sum)
 exact = {}
 for name in psis:
     if name == "linear":
-        plan, gap = ot.emd(a, b, cost, numItermax=10_000_000), 0.0
+        plan = ot.emd(a, b, cost, numItermax=10_000_000)
+        pl = Plan(x_src, y_sum, plan, float(np.sum(plan * cost)))
     else:
         with np.errstate(invalid="ignore"):  # see the note below the table
-            _, plan, gap = solve_uot(a, b, cost, name, name, gap_tol=1e-6)
-    pl = Plan(x_src, y_sum, plan, 0.0, gap)
+            pl = solve_uot(a, b, cost, name, name, gap_tol=1e-6, x=x_src, y=y_sum)
     generated = a @ pl.conditional()  # T*_# mu on the summary points
     exact[name] = dict(
-        plan=pl, gap=gap, mass=float(plan.sum()), generated=generated,
+        plan=pl, gap=pl.gap, mass=float(pl.plan.sum()), generated=generated,
         shares=np.bincount(y_mode, weights=generated, minlength=8),
         w2=float(np.sqrt(ot.emd2(generated, b, squared_distances(y_sum, y_sum)))))
 

@@ -90,7 +90,7 @@
 # follows $\sqrt{c_{k+1}}=\big(\sigma^2\sqrt{c_k}+\sqrt{\sigma^4c_k+4h\sigma^2(\sigma^2+h)}\big)/(2(\sigma^2+h))$, with
 # fixed point $\sigma^2$. As $h\to0$ with $t=kh$ they follow the Ornstein–Uhlenbeck flow
 # $m(t)=b+e^{-\Sigma^{-1}t}(m_0-b)$, $C(t)=e^{-\Sigma^{-1}t}C_0e^{-\Sigma^{-1}t}+\Sigma(I-e^{-2\Sigma^{-1}t})$.
-# `uotm.sjko.gaussian_jko_iterates` computes them (its unit tests check one step against a direct minimisation over
+# `uotm.exact.gaussian_jko_iterates` computes them (its unit tests check one step against a direct minimisation over
 # Gaussians, and the small-$h$ limit against the Ornstein–Uhlenbeck flow); the check below uses them with the
 # Euclidean $h$.
 
@@ -134,10 +134,11 @@ from scipy.special import i0e
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notice; no progress bars are drawn
 
+from uotm.bench import ForwardCounter
 from uotm.book import Claims, glue, show_table
-from uotm.nets.toy import ToyMap
-from uotm.sjko import (TOY_PRESETS, LatentFreeMap, flow_tracking_errors, gaussian_jko_iterates, sample,
-                       train_sjko_toy)
+from uotm.exact import flow_tracking_errors, gaussian_jko_iterates
+from uotm.nets.toy import LatentFreeMap, ToyMap
+from uotm.sjko import TOY_PRESETS, sample, train_sjko_toy
 
 torch.set_num_threads(1)  # the toy networks are fastest on one thread
 claims = Claims(enabled=check_networks)
@@ -163,7 +164,7 @@ claims = Claims(enabled=check_networks)
 # {glue:text}`exact_cov_dist_1:.1%` of $\lVert\Sigma\rVert_F$ from $\Sigma$ after one step and
 # {glue:text}`exact_cov_dist_2:.1%` after two. A fixed tolerance cannot tell a map that follows the flow from one that
 # has skipped it: with 0.1 on the mean, a map that jumps straight to $\nu$ would pass from step
-# {glue:text}`exact_mean_close_step` on. So the bound is relative, step by step (`uotm.sjko.flow_tracking_errors`):
+# {glue:text}`exact_mean_close_step` on. So the bound is relative, step by step (`uotm.exact.flow_tracking_errors`):
 # the learned $k$-th iterate's error must be below `track_fraction` (one half) of the exact $k$-th iterate's
 # distance from $\nu$, or below `track_noise` (six) sampling errors of 10 000 exact samples, whichever is larger; in
 # Euclidean norm for the mean, in Frobenius norm for the covariance. Below half the distance, the learned iterate is
@@ -479,12 +480,12 @@ print(f"V = -log nu rises by {barrier:.1f} nats from the inner circle to the "
 #
 # Both schemes on the same toy problem (`25gaussian`, the authors' settings) with the same number of iterations in
 # every phase, `cost_iterations`, for `cost_K` phases ({glue:text}`cost_K` here), networks of width `cost_hidden`.
-# The trainer counts the generator's forward calls with a hook, times each phase's training, and times the drawing of
-# one batch (400 points) of the phase's output $\mu_{k+1}$ (median of 5). Every time is taken twice: wall time, and
-# the CPU time of the training thread (`time.thread_time`; the networks run on one thread), which does not count the
-# time other jobs on the machine take from it. Each scheme is run `cost_repeats` times (in alternating order), and
-# every fit is made on each run separately. What is measured is the scaling, not the quality of the flow:
-# `cost_iterations` is far too small to converge.
+# The trainer counts the maps' forward calls with the hook of a `uotm.bench.ForwardCounter` it is given, times each
+# phase's training, and times the drawing of one batch (400 points) of the phase's output $\mu_{k+1}$ (median of 5).
+# Every time is taken twice: wall time, and the CPU time of the training thread (`time.thread_time`; the networks run
+# on one thread), which does not count the time other jobs on the machine take from it. Each scheme is run
+# `cost_repeats` times (in alternating order), and every fit is made on each run separately. What is measured is the
+# scaling, not the quality of the flow: `cost_iterations` is far too small to converge.
 #
 # What the page asserts are the **counts** of forward calls, which are the same on every machine. The **times** are
 # this run's measurements, reported beside the counts and not asserted: they differ between machines and with the
@@ -499,7 +500,7 @@ for rep in range(cost_repeats):
     order = ("sjko", "naive") if rep % 2 == 0 else ("naive", "sjko")
     for scheme in order:
         cfg = replace(cost_cfg, scheme=scheme, seed=seed + rep)
-        cost_runs[scheme].append(train_sjko_toy(cfg, progress=False))
+        cost_runs[scheme].append(train_sjko_toy(cfg, progress=False, counter=ForwardCounter()))
 
 # %% tags=["hide-input"]
 glue("cost_K", cost_K)

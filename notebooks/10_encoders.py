@@ -55,7 +55,7 @@
 #   $\pi$ of $a$ and $b$ *is* an encoder with $Q_Z=P_Z$, through $Q(z_j|x_i)=\pi_{ij}/a_i$.
 #
 # The theorem says the two optimal values agree, although the programs have different sizes when $G$ is not
-# injective. `uotm.wae.vegan_sides` solves both with POT's exact solver `ot.emd2` {cite:p}`flamary2021pot`.
+# injective. `uotm.exact.vegan_sides` solves both with POT's exact solver `ot.emd2` {cite:p}`flamary2021pot`.
 #
 # ## The penalised objective
 #
@@ -133,10 +133,10 @@ from uotm import metrics
 from uotm.book import Claims, glue, show_table
 from uotm.data.images import make_dataset, pixel_gaussian, to_signed
 from uotm.data.toy import make_distribution
+from uotm.exact import MERGE_RTOL, merge_margins, random_vegan_problem, vegan_sides, w2
 from uotm.plots import image_grid
 from uotm.presets import preset
-from uotm.wae import (MERGE_RTOL, WAEConfig, merge_margins, mmd_imq, random_vegan_problem, squared_error, train_wae,
-                       vegan_sides)
+from uotm.wae import WAEConfig, mmd_imq, squared_error, train_wae
 
 torch.set_num_threads(1)  # small networks, shared cores
 claims = Claims(enabled=check_networks)
@@ -157,7 +157,7 @@ rng = np.random.default_rng(seed)
 #
 # "Lands on one point" needs a tolerance. The two images of a mirrored pair are computed in different rows of a
 # matrix product, which a CPU may round differently in the last bits, so bit equality would count some collapsed
-# pairs as two atoms. `uotm.wae.pushforward` merges
+# pairs as two atoms. `uotm.exact.pushforward` merges
 # images that agree to {glue:text}`merge_rtol:.0e` times the scale of the points (their largest coordinate in
 # absolute value); the line below the table says how far that threshold is from the differences that occur.
 
@@ -282,7 +282,7 @@ plt.show()
 # ## A WAE on 2-D data
 #
 # The data are the eight Gaussians of chapter 6 (`8gaussians`, radius 2, variance 0.02), the latent law is
-# $N(0,I_2)$, and encoder and decoder are residual MLPs of width 128 with two blocks (`uotm.wae.MLPEncoder`,
+# $N(0,I_2)$, and encoder and decoder are residual MLPs of width 128 with two blocks (`uotm.nets.wae.MLPEncoder`,
 # `MLPDecoder`, built on the toy networks' `ResidualMLP`). Three runs share the seed and the data:
 #
 # - **WAE-MMD**, deterministic encoder, $\lambda=$ `toy_lam`;
@@ -291,10 +291,10 @@ plt.show()
 #   discriminator, $\lambda=$ `toy_lam`.
 #
 # Each generates `n_w2` samples $G(Z)$, $Z\sim N(0,I_2)$, scored by the exact $W_2$ to a fresh sample of the data
-# (`ot.emd2`). Two yardsticks: a second fresh sample of the data (the floor: two samples of one law are not at
-# distance 0) and samples of the Gaussian fitted to the data's mean and covariance. The reconstruction error
-# $\mathbb E\lVert X-G(\mu(X))\rVert^2$ and the MMD between the codes of the fresh data and prior samples say how
-# well each run meets the two terms of {eq}`eq-wae`.
+# (`uotm.exact.w2`, by `ot.emd2`). Two yardsticks: a second fresh sample of the data (the floor: two samples of one
+# law are not at distance 0) and samples of the Gaussian fitted to the data's mean and covariance. The reconstruction
+# error $\mathbb E\lVert X-G(\mu(X))\rVert^2$ and the MMD between the codes of the fresh data and prior samples say
+# how well each run meets the two terms of {eq}`eq-wae`.
 
 # %% tags=["hide-input"]
 law = make_distribution(toy_data)
@@ -302,11 +302,6 @@ test = law.sample(n_w2, torch.Generator().manual_seed(seed + 1)).numpy().astype(
 floor_sample = law.sample(n_w2, torch.Generator().manual_seed(seed + 2)).numpy().astype(np.float64)
 gauss_sample = rng.multivariate_normal(test.mean(0), np.cov(test.T), n_w2)
 prior = torch.randn(n_w2, 2, generator=torch.Generator().manual_seed(seed + 3), dtype=torch.float64)
-
-
-def w2(p: np.ndarray, q: np.ndarray) -> float:
-    """The exact W2 between two equal-weight clouds."""
-    return float(np.sqrt(ot.emd2([], [], ot.dist(p, q), numItermax=10 ** 7)))
 
 
 # %%
@@ -462,8 +457,8 @@ else:
 #
 # The `digits` of chapter 7: 1 500 training images of 16×16 pixels in $[-1,1]$, 297 held out. The encoder is two
 # stride-2 convolutions and a linear layer to $d_z=$ `digits_z_dim` numbers, the decoder the mirror image with
-# transposed convolutions and a $\tanh$ (`uotm.wae.ConvEncoder`, `ConvDecoder`); the cost sums the 256 squared pixel
-# errors and the penalty is the MMD of the WAE paper's kernel with $\lambda=$ `digits_lam`, batch 64.
+# transposed convolutions and a $\tanh$ (`uotm.nets.wae.ConvEncoder`, `ConvDecoder`); the cost sums the 256 squared
+# pixel errors and the penalty is the MMD of the WAE paper's kernel with $\lambda=$ `digits_lam`, batch 64.
 #
 # Two scores, both through the small digit classifier of `uotm.metrics` (the one behind chapter 7's proxy FID):
 #

@@ -29,7 +29,7 @@
 # (deterministic encoder, IMQ-kernel MMD). The measurements:
 #
 # - $W_2$ between generated samples and a fresh data sample, exact for the two clouds (`ot.emd2`, through
-#   `uotm.exact.w2_squared`), beside the floor that two data samples set and the trivial yardstick of the source
+#   `uotm.exact.w2`), beside the floor that two data samples set and the trivial yardstick of the source
 #   $N(0,I_2)$ itself;
 # - the **outlier share**: the fraction of generated samples within distance 1 of the cluster's centre, beside the
 #   data's share and, for OTM and UOTM, the share that the exact discrete UOT (or OT) plan sends there;
@@ -101,7 +101,7 @@ from uotm import metrics
 from uotm.book import Claims, glue, show_table, wilson
 from uotm.data.images import make_dataset, pixel_gaussian
 from uotm.data.toy import make_distribution
-from uotm.exact import Plan, solve_uot, squared_distances, w2_squared
+from uotm.exact import Plan, solve_uot, squared_distances, w2
 from uotm.plots import image_grid
 from uotm.presets import preset
 from uotm.sample import generate
@@ -171,9 +171,6 @@ def in_cluster(points: np.ndarray) -> np.ndarray:
     return np.linalg.norm(points - centre, axis=1) < radius
 
 
-def w2(p: np.ndarray, q: np.ndarray) -> float:
-    """The exact W2 between two equal-weight clouds."""
-    return math.sqrt(w2_squared(p, q))
 
 
 data_share = float(in_cluster(train_data["ring + outliers"]).mean())
@@ -273,12 +270,13 @@ def exact_cluster_share(model: str, y_sum: np.ndarray, b: np.ndarray, mask: np.n
     phi = "linear" if model == "OTM" else model[6:-1]
     cost = tau * squared_distances(x_src, y_sum)
     if phi == "linear":
-        plan, gap = ot.emd(a, b, cost, numItermax=10_000_000), 0.0
+        plan = ot.emd(a, b, cost, numItermax=10_000_000)
+        pl = Plan(x_src, y_sum, plan, float(np.sum(plan * cost)))
     else:
         with np.errstate(invalid="ignore", divide="ignore"):
-            _, plan, gap = solve_uot(a, b, cost, phi, phi)
-    generated = a @ Plan(x_src, y_sum, plan, 0.0, gap).conditional()  # T*_# mu on the summary points
-    return float(generated[mask].sum()), gap
+            pl = solve_uot(a, b, cost, phi, phi, x=x_src, y=y_sum)
+    generated = a @ pl.conditional()  # T*_# mu on the summary points
+    return float(generated[mask].sum()), pl.gap
 
 
 # %%

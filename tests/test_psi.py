@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 import torch
+from scipy.special import xlogy
 
-from uotm.psi import PSI_NAMES, get_psi
+from uotm.psi import JKO_PSI, PSI, PSI_NAMES, SOFTPLUS_JKO, get_psi
 
 S = np.linspace(-6.0, 3.0, 901)
 
@@ -77,3 +78,32 @@ def test_unknown_name_lists_valid_names():
         get_psi("hellinger")
     for name in PSI_NAMES:
         assert name in str(err.value)
+
+
+@pytest.mark.parametrize("name", sorted(JKO_PSI))
+def test_jko_conjugate_matches_numerical_fenchel(name):
+    p = JKO_PSI[name]
+    t = torch.linspace(0, 6, 60001, dtype=torch.float64)
+    psi = p.psi(t)
+    ok = torch.isfinite(psi)
+    for s in (-3.0, -1.0, 0.0, 0.5, 1.5):
+        numeric = (s * t[ok] - psi[ok]).max().item()
+        assert p.star(torch.tensor(s, dtype=torch.float64)).item() == pytest.approx(numeric, abs=2e-4)
+    s = torch.linspace(-3, 2, 11, dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(p.star(s).sum(), s)
+    assert torch.allclose(g, p.ratio(s.detach()))
+    # normalised: Psi*(0) = 0 and (Psi*)'(0) = 1, so nu itself is optimal when v = 0
+    assert p.star(torch.zeros((), dtype=torch.float64)).item() == pytest.approx(0.0, abs=1e-12)
+    assert p.ratio(torch.zeros((), dtype=torch.float64)).item() == pytest.approx(1.0)
+
+
+def test_the_two_softplus_conjugates_are_apart():
+    """S-JKO's softplus is its own conjugate, named apart, out of the UOTM table; UOTM's is not normalised."""
+    assert JKO_PSI["softplus"] is SOFTPLUS_JKO and SOFTPLUS_JKO.name == "softplus_jko"
+    assert "softplus_jko" not in PSI and SOFTPLUS_JKO not in PSI.values()
+    assert JKO_PSI["kl"] is PSI["kl"] and JKO_PSI["chi"] is PSI["chi"]
+    uotm = get_psi("softplus")
+    assert uotm.star(0.0) == pytest.approx(np.log(2.0)) and uotm.ratio(0.0) == pytest.approx(0.5)
+    assert SOFTPLUS_JKO.star(0.0) == pytest.approx(0.0, abs=1e-15) and SOFTPLUS_JKO.ratio(0.0) == pytest.approx(1.0)
+    t = np.array([0.0, 0.5, 1.0, 1.5, 2.0])
+    np.testing.assert_allclose(SOFTPLUS_JKO.psi(t), xlogy(t, t) + xlogy(2 - t, 2 - t), atol=1e-12)

@@ -10,6 +10,8 @@ import torch
 import yaml
 
 from uotm import sjko
+from uotm.bench import ForwardCounter
+from uotm.exact import gaussian_jko_iterates
 from uotm.sjko import SJKOToyConfig, sample, train_sjko_toy
 
 TINY = SJKOToyConfig(target="25gaussian", phases=3, phase_steps=3, batch_size=32, hidden=16, eval_samples=64,
@@ -18,7 +20,8 @@ TINY = SJKOToyConfig(target="25gaussian", phases=3, phase_steps=3, batch_size=32
 
 @pytest.mark.parametrize("scheme", sjko.SCHEMES)
 def test_forward_counts(scheme):
-    run = train_sjko_toy(replace(TINY, phases=4, scheme=scheme, first_phase_steps=2), progress=False)
+    cfg = replace(TINY, phases=4, scheme=scheme, first_phase_steps=2)
+    run = train_sjko_toy(cfg, progress=False, counter=ForwardCounter())
     counts = [p.forwards_per_iteration for p in run.phases]
     if scheme == "sjko":  # potential step, frozen copy, map step (no frozen copy in phase 0: T_old = identity)
         assert counts == [2, 3, 3, 3]
@@ -28,6 +31,12 @@ def test_forward_counts(scheme):
     assert [m["step"] for m in run.metrics if m["phase"] == 0][-1] == 2  # phase 0 ran 2 iterations
     assert all(p.train_seconds > 0 and p.train_cpu_seconds > 0 and p.sample_seconds > 0 for p in run.phases)
     assert len(run.maps) == (4 if scheme == "naive" else 0) and len(run.states) == (4 if scheme == "sjko" else 0)
+    # without a counter nothing is counted, and nothing else changes
+    plain = train_sjko_toy(cfg, progress=False)
+    assert plain.forwards is None and all(p.forwards_per_iteration is None for p in plain.phases)
+    np.testing.assert_array_equal(plain.means, run.means)
+    with pytest.raises(ValueError, match="ForwardCounter"):
+        train_sjko_toy(cfg, progress=False, counter=3)
 
 
 def test_gaussian_run_moves_towards_the_target():
@@ -36,7 +45,7 @@ def test_gaussian_run_moves_towards_the_target():
                         ignore_z=True, noise_scale=0.0, phases=2, phase_steps=60, batch_size=128, hidden=32,
                         lr_map=3e-3, lr_potential=1e-3, eval_samples=2000, keep_points=10, sample_repeats=1)
     run = train_sjko_toy(cfg, progress=False)
-    exact_means, _ = sjko.gaussian_jko_iterates(np.zeros(2), np.eye(2), b, np.eye(2), cfg.h, 2)
+    exact_means, _ = gaussian_jko_iterates(np.zeros(2), np.eye(2), b, np.eye(2), cfg.h, 2)
     dist = [np.linalg.norm(m - b) for m in run.means]
     assert dist[1] < dist[0] < 0.7 * np.linalg.norm(b), dist  # exact: 1/2 and 1/4 of |b|
     # a short run already follows the exact iterates (b/2, 3b/4) roughly

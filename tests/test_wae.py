@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from uotm.nets.wae import ConvDecoder, ConvEncoder
 from uotm.runs import load_snapshot_file, read_metrics
-from uotm.wae import (MERGE_RTOL, WAE_SCALES, ConvDecoder, ConvEncoder, WAEConfig, imq_kernel, merge_margins, mmd_imq,
-                      pushforward, random_vegan_problem, train_wae, vegan_sides, write_wae_outputs)
+from uotm.wae import WAE_SCALES, WAEConfig, imq_kernel, mmd_imq, train_wae, write_wae_outputs
 
 
 def _normal(n, d, seed, shift=0.0):
@@ -68,125 +68,6 @@ def test_mmd_rejects_bad_input():
         mmd_imq(torch.zeros(3, 2), torch.zeros(3, 2), sigma2=0.0)
     with pytest.raises(ValueError, match="scales"):
         mmd_imq(torch.zeros(3, 2), torch.zeros(3, 2), scales=(1.0, -1.0))
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# VEGAN
-
-
-@pytest.mark.parametrize("collapse", [0, 3, 10])
-def test_vegan_sides_agree_on_random_problems(collapse):
-    for seed in range(15):
-        x, z, a, b, g = random_vegan_problem(12 + seed, 20, seed, collapse=collapse)
-        check = vegan_sides(x, z, g, a, b)
-        assert check.relative_error < 1e-6, (seed, check.w_data, check.w_latent)
-        assert check.n_pushed_atoms == 20 - collapse and check.injective == (collapse == 0)
-        # the latent plan is a Q(Z|X) with Q_Z = P_Z
-        assert np.allclose(check.plan_latent.sum(0), b) and np.allclose(check.plan_latent.sum(1), a)
-
-
-def test_dropping_the_constraint_goes_below_wc():
-    x, z, a, b, g = random_vegan_problem(30, 30, 0)
-    check = vegan_sides(x, z, g, a, b)
-    nearest = (a * check.cost.min(1)).sum()  # Q(Z|x) = the atom whose image is nearest: Q_Z != P_Z
-    independent = a @ check.cost @ b  # Q(Z|x) = P_Z: a coupling that keeps the constraint
-    assert nearest < check.w_data - 1e-3
-    assert independent >= check.w_latent - 1e-12
-
-
-def test_vegan_takes_a_module_or_the_pushed_points():
-    x, z, a, b, _ = random_vegan_problem(8, 6, 1)
-    net = torch.nn.Linear(2, 2).double()
-    gz = net(torch.as_tensor(z)).detach().numpy()
-    one, two = vegan_sides(x, z, net, a, b), vegan_sides(x, z, gz, a, b)
-    assert one.w_data == pytest.approx(two.w_data) and one.relative_error < 1e-6
-
-
-def test_pushforward_merges_equal_points():
-    points, weights, index = pushforward(np.array([[1.0, 0.0], [2.0, 0.0], [1.0, 0.0]]), np.array([0.2, 0.3, 0.5]))
-    assert len(points) == 2 and np.allclose(weights.sum(), 1.0)
-    assert weights[index[0]] == pytest.approx(0.7) and index[0] == index[2]
-    assert np.array_equal(points, [[1.0, 0.0], [2.0, 0.0]])  # in the order of first appearance
-
-
-def test_pushforward_merges_to_a_relative_tolerance():
-    base = np.array([[0.7, -1.3], [2.1, 0.4], [-0.9, 1.8]])
-    b = np.array([0.1, 0.2, 0.3, 0.15, 0.25])
-    # rounding-level differences (as two rows of a matrix product can give): merged
-    close = np.vstack([base, base[0] + [1e-15, -2e-15], base[2] + [0.0, 5.6e-16]])
-    assert not np.array_equal(close[3], close[0]) and len(np.unique(close, axis=0)) == 5  # bit equality fails
-    points, weights, index = pushforward(close, b)
-    assert len(points) == 3 and list(index) == [0, 1, 2, 0, 2]
-    assert weights == pytest.approx([0.25, 0.2, 0.55])
-    # differences above the tolerance (1e-9 times the scale 2.1): kept apart, however small
-    for gap in (1e-7, 1e-8, 1e-3):
-        apart = np.vstack([base, base[0] + [gap, 0.0], base[2] - [0.0, gap]])
-        assert len(pushforward(apart, b)[0]) == 5, gap
-    # the tolerance is relative: the same rounding-level offsets on points a million times larger are merged, and
-    # an offset of 1e-7 is merged there (below 1e-9 * 2.1e6) but not at scale 1 (above)
-    big = 1e6 * base
-    assert len(pushforward(np.vstack([big, big[0] + [1e-9, 0.0], big[2] + [0.0, 1e-7]]), b)[0]) == 3
-    # rtol = 0 is bit equality, and a looser rtol merges more
-    assert len(pushforward(close, b, rtol=0.0)[0]) == 5
-    assert len(pushforward(np.vstack([base, base[0] + [1e-7, 0.0]]), b[:4], rtol=1e-6)[0]) == 3
-
-
-def test_pushforward_rejects_bad_input():
-    with pytest.raises(ValueError, match="shape"):
-        pushforward(np.zeros((3, 2)), np.ones(2))
-    with pytest.raises(ValueError, match="NaN"):
-        pushforward(np.array([[0.0, np.nan]]), np.ones(1))
-    with pytest.raises(ValueError, match="rtol"):
-        pushforward(np.zeros((2, 2)), np.ones(2), rtol=-1e-9)
-
-
-def test_merge_margins_tell_a_clear_merge_from_a_close_call():
-    base = np.array([[0.5, -1.0], [2.0, 0.25], [-1.5, 1.0]])  # scale 2
-    close = np.vstack([base, base[0] + [1e-15, 0.0]])
-    spread, separation = merge_margins(close)
-    assert 0 < spread < 1e-15 and separation == pytest.approx(1.5 / 2)  # rows 0 and 1, max-norm
-    # the chapter's check (spread far below the tolerance, separation far above) passes here ...
-    assert spread < 1e-3 * MERGE_RTOL and separation > 1e3 * MERGE_RTOL
-    # ... and fails for a merge that decided something close: an offset of 1e-10 merged at rtol 1e-9 ...
-    spread, _ = merge_margins(np.vstack([base, base[0] + [2e-10, 0.0]]))
-    assert spread == pytest.approx(1e-10) and not spread < 1e-3 * MERGE_RTOL
-    # ... or distinct points within a hair of the threshold
-    _, separation = merge_margins(np.vstack([base, base[0] + [4e-9, 0.0]]))
-    assert separation == pytest.approx(2e-9) and not separation > 1e3 * MERGE_RTOL
-    # nothing merged, one point
-    assert merge_margins(base)[0] == 0.0 and merge_margins(base[:1])[1] == math.inf
-
-
-def test_vegan_counts_a_collapse_despite_rounding():
-    """The chapter's count of non-injective decoders: images of mirrored atoms that differ by rounding only are one
-    atom of G#P_Z, and the VEGAN sides still agree; with an offset above the tolerance they are two atoms."""
-    x, z, a, b, g = random_vegan_problem(15, 12, 3, collapse=4)
-    gz = g(z)
-    noisy = gz.copy()
-    noisy[8:] += 1e-15 * np.sign(noisy[8:])  # one ulp or so on the collapsed copies
-    assert len(np.unique(noisy, axis=0)) == 12
-    check = vegan_sides(x, z, noisy, a, b)
-    assert check.n_pushed_atoms == 8 and not check.injective and check.relative_error < 1e-6
-    apart = gz.copy()
-    apart[8:] += 1e-6
-    assert vegan_sides(x, z, apart, a, b).injective
-    assert vegan_sides(x, z, g, a, b).n_pushed_atoms == 8
-
-
-def test_vegan_rejects_bad_input():
-    x, z, a, b, g = random_vegan_problem(5, 4, 0)
-    with pytest.raises(ValueError, match="shape"):
-        vegan_sides(x, z, g, a[:3], b)
-    with pytest.raises(ValueError, match="non-negative"):
-        vegan_sides(x, z, g, -a, b)
-    with pytest.raises(ValueError, match="NaN"):
-        vegan_sides(np.full((3, 2), np.nan), z, g)
-    with pytest.raises(ValueError, match="one point of R"):
-        vegan_sides(x, z, lambda u: u[:, :1])
-    with pytest.raises(ValueError, match="decoder must be"):
-        vegan_sides(x, z, 3)
-    with pytest.raises(ValueError, match="collapse"):
-        random_vegan_problem(5, 4, 0, collapse=3)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -26,6 +26,10 @@ UOTM. Its report adds ``model`` and ``phase``.
 Speed switches: ``--precision`` (bf16 autocast is CUDA only: on the CPU the trainer and this benchmark run fp32 and
 say so), ``--channels-last``, ``--compile map,potential`` and, changing the algorithm, ``--r1-every K`` (lazy R1; see
 :func:`uotm.train.make_state`).
+
+Counting network evaluations: :class:`ForwardCounter` counts the forward calls of the modules it is attached to.
+The toy S-JKO trainer takes one (:func:`uotm.sjko.train_sjko_toy`, ``counter=``) and reports the map forwards of
+each phase's iterations with it: the cost of the one-generator scheme against the naive one-map-per-step scheme.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import torch
+from torch import nn
 
 from .presets import ImageConfig
 from .presets import COMPILABLE
@@ -106,6 +111,23 @@ def count_flops(fn: Callable[[], object]) -> int:
     with counter:
         fn()
     return counter.get_total_flops()
+
+
+class ForwardCounter:
+    """Counts the forward calls of every module it is attached to (a forward hook on each), in ``count``."""
+
+    def __init__(self):
+        self.count = 0
+
+    def attach(self, module: nn.Module) -> nn.Module:
+        """Count ``module``'s forward calls from now on; returns ``module``."""
+        if not isinstance(module, nn.Module):
+            raise ValueError(f"a ForwardCounter attaches to a torch.nn.Module, got {type(module).__name__}")
+        module.register_forward_hook(self._hook)
+        return module
+
+    def _hook(self, module, inputs, output) -> None:
+        self.count += 1
 
 
 def step_flops(state: TrainState, y: torch.Tensor) -> int:

@@ -34,7 +34,7 @@ def _psi_name(name: str) -> None:
     get_psi(name)
 
 
-#: S-JKO's cost conventions (:func:`uotm.sjko.jko_cost`) and its data-side losses (:data:`uotm.sjko.SJKO_PSI` and the
+#: S-JKO's cost conventions (:func:`uotm.sjko.jko_cost`) and its data-side losses (:data:`uotm.psi.JKO_PSI` and the
 #: JSD variant), named here where the configurations check them.
 COST_SCALES = ("euclidean", "per_coordinate")
 SJKO_LOSSES = ("kl", "chi", "softplus", "jsd")

@@ -20,10 +20,19 @@ The public reference code uses :math:`e^s` for ``kl``; the constant changes no g
 exact conjugate, so the semi-dual's value equals the primal's (the book checks it). For ``softplus``,
 :math:`\Psi` is the negative binary entropy: it vanishes at 1 but is smallest at 1/2, so :math:`D_\Psi` can be
 negative and the optimal marginals have density ratios in (0, 1).
+
+S-JKO (Choi, Choi and Kang, arXiv:2402.05443) uses another softplus conjugate on its data side, :data:`SOFTPLUS_JKO`
+(named ``softplus_jko``): :math:`\Psi^*(s)=2\log(1+e^s)-2\log2`, the conjugate of
+:math:`\Psi(t)=t\log t+(2-t)\log(2-t)` on :math:`[0,2]`. It is normalised as a JKO step needs, :math:`\Psi^*(0)=0`
+and :math:`(\Psi^*)'(0)=1`: its :math:`\Psi` is smallest, 0, at 1, so :math:`D_\Psi(\rho|\nu)\ge0` vanishes at
+:math:`\rho=\nu` alone; UOTM's ``softplus`` has :math:`\Psi^*(0)=\log2` and :math:`(\Psi^*)'(0)=1/2`.
+:data:`JKO_PSI` maps S-JKO's loss names (``kl``, ``chi``, ``softplus``) to their conjugates; the UOTM table above
+(:data:`PSI`, :data:`PSI_NAMES`) does not hold ``softplus_jko``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -136,3 +145,23 @@ def get_psi(name: str | PsiConjugate) -> PsiConjugate:
         return PSI[name]
     except (KeyError, TypeError):
         raise ValueError(f"unknown Psi* {name!r}: choose one of {', '.join(PSI_NAMES)}") from None
+
+
+def _softplus_jko_psi(t: Tensor) -> Tensor:
+    # the conjugate of 2 softplus(s) - 2 log 2: with u = t/2, 2[u log u + (1-u) log(1-u)] + 2 log 2 on [0, 2]
+    t = t.to(torch.float64) if not t.is_floating_point() else t
+    inside = (t >= 0) & (t <= 2)
+    u = (t / 2).clamp(0, 1)
+    val = 2 * (torch.special.xlogy(u, u) + torch.special.xlogy(1 - u, 1 - u)) + 2 * math.log(2.0)
+    return torch.where(inside, val, _inf_like(t))
+
+
+#: S-JKO's softplus conjugate :math:`\Psi^*(s)=2\,\mathrm{softplus}(s)-2\log2`, normalised so that
+#: :math:`\Psi^*(0)=0` and :math:`(\Psi^*)'(0)=1` (its :math:`\Psi(t)=t\log t+(2-t)\log(2-t)` vanishes at 1, the
+#: data themselves), unlike UOTM's ``softplus`` (:math:`\log(1+e^s)`, value :math:`\log2` and slope 1/2 at 0).
+SOFTPLUS_JKO = PsiConjugate("softplus_jko", lambda s: 2 * F.softplus(s) - 2 * math.log(2.0),
+                            lambda s: 2 * torch.sigmoid(s), _softplus_jko_psi)
+
+#: The data-side conjugate of each S-JKO loss name (the authors' code): ``kl`` and ``chi`` are UOTM's, which are
+#: already normalised (:math:`\Psi^*(0)=0`, :math:`(\Psi^*)'(0)=1`); ``softplus`` is :data:`SOFTPLUS_JKO`.
+JKO_PSI: dict[str, PsiConjugate] = {"kl": PSI["kl"], "chi": PSI["chi"], "softplus": SOFTPLUS_JKO}

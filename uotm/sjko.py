@@ -27,10 +27,12 @@ with :math:`T_{old}` the map of the previous phase (the identity in phase 0) and
 (:math:`\lVert x-y\rVert^2/(2hd)`); this module's default is the Euclidean :math:`h` of the formula, and
 ``cost_scale="per_coordinate"`` gives the authors' convention (their :math:`h` is a Euclidean step of :math:`hd`).
 
-This module holds what every S-JKO trainer shares: the conjugates, the two losses (and the JSD variant of the
-authors' code), the data-noise schedule and the closed-form Gaussian iterates used to check a learned flow. Below
-them, the toy trainer :func:`train_sjko_toy` (:class:`SJKOToyConfig`, :data:`TOY_PRESETS`, :func:`sample`) runs
-the authors' one-generator scheme or the naive one-map-per-step baseline on 2-D data, and counts and times both.
+This module holds what every S-JKO trainer shares: the two losses (and the JSD variant of the authors' code) on the
+data-side conjugates :data:`uotm.psi.JKO_PSI`, and the data-noise schedule; the closed-form Gaussian iterates that
+check a learned flow are :func:`uotm.exact.gaussian_jko_iterates`. Below them, the toy trainer
+:func:`train_sjko_toy` (:class:`SJKOToyConfig`, :data:`TOY_PRESETS`, :func:`sample`) runs the authors'
+one-generator scheme or the naive one-map-per-step baseline on 2-D data, and times both (and counts their network
+forwards with a counter it is given, :class:`uotm.bench.ForwardCounter`).
 """
 
 from __future__ import annotations
@@ -50,33 +52,12 @@ from tqdm.auto import tqdm
 from .config import NON_NEGATIVE, POSITIVE, SEED, UNIT, Config, Rule, one_of
 from .data.toy import TOY_NAMES, make_distribution
 from .losses import _flat
-from .nets.toy import ResidualMLP, ToyMap, ToyPotential, _head
+from .nets.toy import LatentFreeMap, ToyMap, ToyPotential
 from .presets import COST_SCALES, check_loss_name
-from .psi import PSI, PsiConjugate
+from .psi import JKO_PSI
 from .runs import write_yaml
 
 Tensor = torch.Tensor
-
-
-def _softplus2_psi(t: Tensor) -> Tensor:
-    # conjugate of 2 softplus(s) - 2 log 2: with u = t/2, 2[u log u + (1-u) log(1-u)] + 2 log 2 on [0, 2]
-    t = t.to(torch.float64) if not t.is_floating_point() else t
-    inside = (t >= 0) & (t <= 2)
-    u = (t / 2).clamp(0, 1)
-    val = 2 * (torch.special.xlogy(u, u) + torch.special.xlogy(1 - u, 1 - u)) + 2 * math.log(2.0)
-    return torch.where(inside, val, torch.full_like(t, float("inf")))
-
-
-#: The data-side conjugates of the authors' code. ``kl`` and ``chi`` are those of :mod:`uotm.psi`; S-JKO's
-#: ``softplus`` is :math:`2\,\mathrm{softplus}(s)-2\log2`, normalised so that :math:`\Psi^*(0)=0` and
-#: :math:`(\Psi^*)'(0)=1` (its :math:`\Psi` vanishes at 1, the data themselves), unlike UOTM's ``softplus``.
-SJKO_PSI: dict[str, PsiConjugate] = {
-    "kl": PSI["kl"],
-    "chi": PSI["chi"],
-    "softplus": PsiConjugate(
-        "softplus", lambda s: 2 * F.softplus(s) - 2 * math.log(2.0), lambda s: 2 * torch.sigmoid(s), _softplus2_psi,
-    ),
-}
 
 
 def jko_cost(x_old: Tensor, x_new: Tensor, h: float, cost_scale: str = "euclidean") -> Tensor:
@@ -100,7 +81,7 @@ def potential_loss(v_real: Tensor, v_fake: Tensor, loss: str = "kl") -> Tensor:
     real, fake = _flat(v_real, "v_real"), _flat(v_fake, "v_fake")
     if loss == "jsd":
         return F.softplus(-real).mean() + F.softplus(fake).mean()
-    return SJKO_PSI[loss].star(-real).mean() + fake.mean()
+    return JKO_PSI[loss].star(-real).mean() + fake.mean()
 
 
 def map_loss(v_fake: Tensor, x_old: Tensor, x_new: Tensor, h: float, cost_scale: str = "euclidean",
@@ -122,48 +103,6 @@ def data_noise(phase: int, scale: float = 1 / 32) -> float:
     if not isinstance(phase, int) or phase < 0:
         raise ValueError(f"phase must be a non-negative integer, got {phase!r}")
     return scale / (phase + 1)
-
-
-def gaussian_jko_iterates(m0, s0, b, sigma, h: float, num_steps: int) -> tuple[np.ndarray, np.ndarray]:
-    r"""The exact KL-JKO iterates from :math:`N(m_0,S_0)` towards :math:`\nu=N(b,\Sigma)` with Euclidean step
-    :math:`h`: returns means ``(num_steps + 1, d)`` and covariances ``(num_steps + 1, d, d)``, index 0
-    being the start. :math:`S_0` must commute with :math:`\Sigma` (e.g. a multiple of the identity).
-
-    Derived here (and checked against direct minimisation over Gaussians): the KL-JKO step keeps a Gaussian
-    Gaussian, with :math:`m_{k+1}=(I+h\Sigma^{-1})^{-1}(m_k+h\Sigma^{-1}b)` and, per eigenvalue :math:`\sigma^2`
-    of :math:`\Sigma`,
-    :math:`\sqrt{s_{k+1}}=\big(\sigma^2\sqrt{s_k}+\sqrt{\sigma^4s_k+4h\sigma^2(\sigma^2+h)}\big)/(2(\sigma^2+h))`
-    (fixed point :math:`\sigma^2`)."""
-    m0, b = np.atleast_1d(np.asarray(m0, float)), np.atleast_1d(np.asarray(b, float))
-    s0, sigma = np.atleast_2d(np.asarray(s0, float)), np.atleast_2d(np.asarray(sigma, float))
-    d = b.shape[0]
-    if m0.shape != (d,) or s0.shape != (d, d) or sigma.shape != (d, d):
-        raise ValueError(f"need m0 ({d},), s0 ({d},{d}), sigma ({d},{d}); got {m0.shape}, {s0.shape}, {sigma.shape}")
-    if not (isinstance(h, (int, float)) and h > 0):
-        raise ValueError(f"h must be positive, got {h!r}")
-    if not isinstance(num_steps, int) or num_steps < 0:
-        raise ValueError(f"num_steps must be a non-negative integer, got {num_steps!r}")
-    lam, u = np.linalg.eigh(sigma)
-    if lam.min() <= 0:
-        raise ValueError("sigma must be positive definite")
-    s0_e = u.T @ s0 @ u
-    if np.abs(s0_e - np.diag(np.diag(s0_e))).max() > 1e-9 * max(1.0, np.abs(s0_e).max()):
-        raise ValueError("s0 must commute with sigma (share its eigenvectors) for the closed form")
-    s = np.diag(s0_e).copy()
-    if s.min() <= 0:
-        raise ValueError("s0 must be positive definite")
-    prec = np.linalg.inv(sigma)
-    step = np.linalg.inv(np.eye(d) + h * prec)
-    means, covs = [m0], [s0]
-    m = m0
-    for _ in range(num_steps):
-        m = step @ (m + h * prec @ b)
-        r = np.sqrt(s)
-        r = (lam * r + np.sqrt(lam**2 * s + 4 * h * lam * (lam + h))) / (2 * (lam + h))
-        s = r**2
-        means.append(m)
-        covs.append(u @ np.diag(s) @ u.T)
-    return np.stack(means), np.stack(covs)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -299,43 +238,14 @@ def _resolve_target(cfg: SJKOToyConfig) -> ToyTarget:
 
 #: The authors' toy runs (their README: 10 phases, h=1, 5 000 iterations per phase, batch 400, lr 1e-4 / 2e-5, no
 #: R1; their cost is averaged over coordinates, hence ``per_coordinate``), and the Gaussian check of
-#: :func:`gaussian_jko_iterates` (Euclidean h, no data noise, no R1, a map that ignores z) at the same budget.
+#: :func:`uotm.exact.gaussian_jko_iterates` (Euclidean h, no data noise, no R1, a map that ignores z) at the same
+#: budget.
 TOY_PRESETS: dict[str, SJKOToyConfig] = {
     "25gaussian": SJKOToyConfig(target="25gaussian", cost_scale="per_coordinate"),
     "twocircles": SJKOToyConfig(target="twocircles", cost_scale="per_coordinate"),
     "gaussian2d": SJKOToyConfig(target=NORMAL_TARGET, target_mean=[2.0, -1.0], target_cov=[[1.0, 0.6], [0.6, 0.8]],
                                 cost_scale="euclidean", noise_scale=0.0, ignore_z=True),
 }
-
-
-class LatentFreeMap(nn.Module):
-    """A deterministic toy map :math:`T(x)`: the residual MLP and head of :class:`~uotm.nets.toy.ToyMap` without
-    the latent's embedding; it accepts and ignores ``z`` so that it can stand where a stochastic map does."""
-
-    def __init__(self, dim: int, hidden: int = 128, num_blocks: int = 3, z_dim: int = 2):
-        super().__init__()
-        self.z_dim = z_dim
-        self.body = ResidualMLP(dim, hidden, num_blocks)
-        self.head = _head(hidden, dim)
-
-    def forward(self, x: Tensor, z: Tensor | None = None) -> Tensor:
-        return self.head(self.body(x))
-
-
-class ForwardCounter:
-    """Counts the forward calls of every module it is attached to (a forward hook), while ``active``."""
-
-    def __init__(self):
-        self.count = 0
-        self.active = True
-
-    def attach(self, module: nn.Module) -> nn.Module:
-        module.register_forward_hook(self._hook)
-        return module
-
-    def _hook(self, module, inputs, output) -> None:
-        if self.active:
-            self.count += 1
 
 
 @dataclass
@@ -346,7 +256,7 @@ class SJKOPhase:
     train_seconds: float  # wall time of the phase's training iterations
     train_cpu_seconds: float  # CPU time of this thread in the same span (other jobs on the machine do not count)
     iteration_seconds: float  # median wall time of one iteration in the phase
-    forwards_per_iteration: float  # generator forward calls per training iteration, counted by a hook
+    forwards_per_iteration: float | None  # map forward calls per training iteration, counted (None: no counter)
     sample_seconds: float  # time to draw one batch (batch_size points) of mu_{k+1}, median of sample_repeats
     sample_cpu_seconds: float  # the same in this thread's CPU time
     mean: np.ndarray  # (d,) mean of mu_{k+1} over eval_samples points
@@ -370,7 +280,7 @@ class SJKOToyRun:
     metrics: list[dict] = field(default_factory=list)
     data: np.ndarray | None = None  # (keep_points, d) data points, for plots
     seconds: float = 0.0
-    forwards: int = 0  # generator forward calls in all training iterations
+    forwards: int | None = None  # map forward calls in all training iterations, counted (None: no counter)
 
     @property
     def means(self) -> np.ndarray:
@@ -433,21 +343,28 @@ def save_sjko_config(config: SJKOToyConfig, path: str | Path) -> None:
     write_yaml(path, asdict(config))
 
 
-def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progress: bool = True) -> SJKOToyRun:
+def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progress: bool = True,
+                   counter=None) -> SJKOToyRun:
     """Train ``cfg.phases`` JKO steps on a toy target with ``cfg.scheme``. With ``out_dir`` (an existing folder),
     write ``config.yaml`` first, ``metrics.jsonl`` as training goes and ``phases.jsonl`` (one line per phase).
-    Returns the :class:`SJKOToyRun`."""
+    With ``counter`` (a :class:`uotm.bench.ForwardCounter`: ``attach(module)`` hooks a module and returns it,
+    ``count`` is the running number of hooked forward calls), every map the run makes is attached to it and the
+    forward calls of the training iterations are reported per phase (``forwards_per_iteration``) and in all
+    (``forwards``); the draws that evaluate a phase are left out. Returns the :class:`SJKOToyRun`."""
     target = cfg.validate()
     if out_dir is not None and not Path(out_dir).is_dir():
         raise ValueError(f"out_dir {str(out_dir)!r} is not an existing folder")
+    if counter is not None and not (callable(getattr(counter, "attach", None)) and hasattr(counter, "count")):
+        raise ValueError(f"counter must have attach(module) and count, like uotm.bench.ForwardCounter; got "
+                         f"{type(counter).__name__}")
     cfg = replace(cfg, dim=target.dim)
     d, B, naive = target.dim, cfg.batch_size, cfg.scheme == "naive"
     out = Path(out_dir) if out_dir is not None else None
 
     torch.manual_seed(cfg.seed)  # network initialisation
     g = torch.Generator().manual_seed(cfg.seed)  # every training draw
-    counter = ForwardCounter()
-    gen = counter.attach(_new_map(cfg, d))  # sjko: the generator; naive: the map of the current phase
+    watch = counter.attach if counter is not None else (lambda net: net)  # every map goes through it
+    gen = watch(_new_map(cfg, d))  # sjko: the generator; naive: the map of the current phase
     pot = ToyPotential(d, cfg.hidden)
     betas = tuple(cfg.betas)
     opt_pot = torch.optim.Adam(pot.parameters(), lr=cfg.lr_potential, betas=betas, foreach=True)
@@ -455,7 +372,7 @@ def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progre
     pot_params = list(pot.parameters())
     frozen: list[nn.Module] = []  # naive: the maps of the earlier phases
     old: nn.Module | None = None  # sjko: T_old (None = identity)
-    run = SJKOToyRun(cfg, None, [], [], pot)
+    run = SJKOToyRun(cfg, None, [], [], pot, forwards=None if counter is None else 0)
     run.data = target.sample(max(cfg.keep_points, 1), torch.Generator().manual_seed(cfg.seed + 2)).numpy()[
         : cfg.keep_points]
     r1 = cfg.r1_gamma > 0
@@ -474,16 +391,16 @@ def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progre
         for k in range(cfg.phases):
             if k >= 1:
                 if naive:  # freeze map k-1; map k starts from its weights, with a fresh Adam state
-                    frozen.append(counter.attach(_frozen_copy(gen, cfg, d)))
-                    fresh = counter.attach(_new_map(cfg, d))
+                    frozen.append(watch(_frozen_copy(gen, cfg, d)))
+                    fresh = watch(_new_map(cfg, d))
                     fresh.load_state_dict(gen.state_dict())
                     gen = fresh
                     opt_map = torch.optim.Adam(gen.parameters(), lr=cfg.lr_map, betas=betas, foreach=True)
                 else:  # a frozen copy of the generator becomes T_old; everything else continues
-                    old = counter.attach(_frozen_copy(gen, cfg, d))
+                    old = watch(_frozen_copy(gen, cfg, d))
             map_params = list(gen.parameters())
             sigma = data_noise(k, cfg.noise_scale) if cfg.noise_scale > 0 else 0.0
-            counted_from = counter.count
+            counted_from = counter.count if counter is not None else 0
             n_it = first if k == 0 else cfg.phase_steps
             it_times = []
             phase_start, phase_cpu = time.perf_counter(), time.thread_time()
@@ -541,8 +458,10 @@ def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progre
                     if log_file is not None:
                         log_file.write(json.dumps(row) + "\n")
             train_seconds, train_cpu = time.perf_counter() - phase_start, time.thread_time() - phase_cpu
-            forwards = (counter.count - counted_from) / n_it
-            counter.active = False
+            forwards = None
+            if counter is not None:  # counted before the evaluation's draws
+                forwards = (counter.count - counted_from) / n_it
+                run.forwards += counter.count - counted_from
             gen.eval()
             nets = frozen + [gen] if naive else [gen]
             if not naive:
@@ -556,7 +475,6 @@ def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progre
                 cpu_times.append(time.thread_time() - c0)
             pts = _draw(cfg, d, nets, cfg.eval_samples, torch.Generator().manual_seed(cfg.seed + 1)).double().numpy()
             gen.train()
-            counter.active = True
             rec = SJKOPhase(k, train_seconds, train_cpu, float(np.median(it_times)), forwards,
                             float(np.median(times)), float(np.median(cpu_times)),
                             pts.mean(axis=0), np.atleast_2d(np.cov(pts, rowvar=False)),
@@ -576,118 +494,12 @@ def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progre
             if f is not None:
                 f.close()
     run.seconds = time.perf_counter() - start
-    run.forwards = counter.count
     gen.requires_grad_(False)
     if naive:
         run.maps = frozen + [gen.eval()]
     else:
         run.generator = gen.eval()
     return run
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Checking a learned flow against the exact one (the Gaussian check).
-# ---------------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FlowTracking:
-    r"""How closely learned iterates :math:`(\hat m_k,\hat C_k)` follow the exact ones :math:`(m_k,C_k)`, step by step
-    (arrays of length :math:`K`, entry :math:`k-1` for step :math:`k`), measured against how far the exact iterate
-    still is from the target :math:`\nu=N(b,\Sigma)`.
-
-    At step :math:`k` the mean's *error* is :math:`\lVert\hat m_k-m_k\rVert`, its *distance* is
-    :math:`\lVert m_k-b\rVert`, its *noise* the sampling error :math:`\sqrt{\operatorname{tr}C_k/n}` of a mean of
-    :math:`n` exact samples, and its *bound* :math:`\max(\text{fraction}\cdot\text{distance},\
-    \text{noise\_multiple}\cdot\text{noise})`; the covariance likewise in Frobenius norm, with noise
-    :math:`\sqrt{(\lVert C_k\rVert_F^2+(\operatorname{tr}C_k)^2)/n}` (the root-mean-square Frobenius error of a
-    sample covariance of :math:`n` Gaussian points). With ``fraction`` 1/2, an error under the distance term means
-    the learned iterate is closer to the exact iterate than to :math:`\nu` (triangle inequality), so a map that jumps
-    straight to :math:`\nu` fails wherever the exact flow is still more than the noise term away from it.
-    """
-
-    mean_error: np.ndarray
-    mean_distance: np.ndarray
-    mean_noise: np.ndarray
-    mean_bound: np.ndarray
-    cov_error: np.ndarray
-    cov_distance: np.ndarray
-    cov_noise: np.ndarray
-    cov_bound: np.ndarray
-    fraction: float
-    noise_multiple: float
-
-    @property
-    def mean_ratio(self) -> np.ndarray:
-        """Per step, the mean's error over its bound (< 1: within the bound)."""
-        return self.mean_error / self.mean_bound
-
-    @property
-    def cov_ratio(self) -> np.ndarray:
-        """Per step, the covariance's error over its bound (< 1: within the bound)."""
-        return self.cov_error / self.cov_bound
-
-    @property
-    def mean_score(self) -> float:
-        """The largest of :attr:`mean_ratio` over the steps: the means track the flow when it is below 1."""
-        return float(self.mean_ratio.max())
-
-    @property
-    def cov_score(self) -> float:
-        """The largest of :attr:`cov_ratio` over the steps: the covariances track the flow when it is below 1."""
-        return float(self.cov_ratio.max())
-
-    @property
-    def tracks(self) -> bool:
-        """Whether every step's mean and covariance are within their bounds."""
-        return self.mean_score < 1 and self.cov_score < 1
-
-
-def flow_tracking_errors(learned_means, learned_covs, exact_means, exact_covs, target_mean, target_cov,
-                         n_samples: int, fraction: float = 0.5, noise_multiple: float = 3.0) -> FlowTracking:
-    r"""Compare learned JKO iterates with the exact ones, each step's bound relative to the exact iterate's distance
-    from the target :math:`N(b,\Sigma)` (see :class:`FlowTracking`).
-
-    ``learned_means`` and ``exact_means`` are ``(K, d)`` and the covariances ``(K, d, d)``, row :math:`k-1` holding
-    step :math:`k` (:math:`\mu_k`, the start :math:`\mu_0` left out: pass ``gaussian_jko_iterates(...)[0][1:]``);
-    ``target_mean`` is :math:`b` ``(d,)``, ``target_cov`` :math:`\Sigma` ``(d, d)``; ``n_samples`` is the number of
-    points each learned mean and covariance was estimated from. Raises ValueError on shapes, non-finite values or
-    parameters out of range.
-    """
-    lm, em = np.asarray(learned_means, dtype=float), np.asarray(exact_means, dtype=float)
-    lc, ec = np.asarray(learned_covs, dtype=float), np.asarray(exact_covs, dtype=float)
-    b, sigma = np.atleast_1d(np.asarray(target_mean, dtype=float)), np.atleast_2d(np.asarray(target_cov, dtype=float))
-    d = b.shape[0]
-    if b.ndim != 1 or sigma.shape != (d, d):
-        raise ValueError(f"target_mean must be (d,) and target_cov (d, d); got {b.shape} and {sigma.shape}")
-    if em.ndim != 2 or em.shape[1] != d or em.shape[0] < 1:
-        raise ValueError(f"exact_means must be (K, {d}) with K >= 1, got {em.shape}")
-    K = em.shape[0]
-    for name, arr, shape in (("learned_means", lm, (K, d)), ("learned_covs", lc, (K, d, d)),
-                             ("exact_covs", ec, (K, d, d))):
-        if arr.shape != shape:
-            raise ValueError(f"{name} must have shape {shape} (one row per step, like exact_means), got {arr.shape}")
-    for name, arr in (("learned_means", lm), ("learned_covs", lc), ("exact_means", em), ("exact_covs", ec),
-                      ("target_mean", b), ("target_cov", sigma)):
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} has non-finite entries")
-    if not isinstance(n_samples, (int, np.integer)) or isinstance(n_samples, bool) or n_samples < 2:
-        raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}")
-    if not (isinstance(fraction, (int, float)) and 0 < fraction < 1):
-        raise ValueError(f"fraction must lie in (0, 1), got {fraction!r}")
-    if not (isinstance(noise_multiple, (int, float)) and math.isfinite(noise_multiple) and noise_multiple >= 0):
-        raise ValueError(f"noise_multiple must be a non-negative finite number, got {noise_multiple!r}")
-    trace = np.trace(ec, axis1=1, axis2=2)
-    mean_noise = np.sqrt(trace / n_samples)
-    cov_noise = np.sqrt((np.sum(ec**2, axis=(1, 2)) + trace**2) / n_samples)
-    mean_distance = np.linalg.norm(em - b, axis=1)
-    cov_distance = np.linalg.norm(ec - sigma, axis=(1, 2))
-    return FlowTracking(
-        mean_error=np.linalg.norm(lm - em, axis=1), mean_distance=mean_distance, mean_noise=mean_noise,
-        mean_bound=np.maximum(fraction * mean_distance, noise_multiple * mean_noise),
-        cov_error=np.linalg.norm(lc - ec, axis=(1, 2)), cov_distance=cov_distance, cov_noise=cov_noise,
-        cov_bound=np.maximum(fraction * cov_distance, noise_multiple * cov_noise),
-        fraction=float(fraction), noise_multiple=float(noise_multiple))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -25,13 +25,13 @@ coordinates, or pixels):
   this penalty and :math:`c=\lVert\cdot\rVert^2` the objective is the adversarial auto-encoder's.
 
 The encoder :math:`Q(Z|X)` is deterministic (``encoder="deterministic"``, :math:`z=\mu(x)`) or Gaussian
-(``encoder="gaussian"``, :math:`z=\mu(x)+\sigma(x)\odot\varepsilon`, reparametrised). Networks: residual MLPs
-(:class:`uotm.nets.toy.ResidualMLP`) for the 2-D toy laws and point clouds, a small convolutional pair for the
-``digits`` images (16×16, one channel, in [−1, 1]).
+(``encoder="gaussian"``, :math:`z=\mu(x)+\sigma(x)\odot\varepsilon`, reparametrised). The networks are in
+:mod:`uotm.nets.wae` (residual MLPs for the 2-D toy laws and point clouds, a small convolutional pair for the
+``digits`` images, 16×16, one channel, in [−1, 1]); :func:`build_networks` picks them for a configuration.
 
-:func:`vegan_sides` computes both sides of the theorem exactly for discrete :math:`P_X` and :math:`P_Z` (two linear
-programs, ``ot.emd2``), merging atoms that the decoder sends to the same point (to a stated tolerance:
-:func:`pushforward`).
+:func:`uotm.exact.vegan_sides` computes both sides of the theorem exactly for discrete :math:`P_X` and :math:`P_Z`
+(two linear programs, ``ot.emd2``), merging atoms that the decoder sends to the same point (to a stated tolerance:
+:func:`uotm.exact.pushforward`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -49,7 +48,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .config import NON_NEGATIVE, POSITIVE, SEED, Config
-from .nets.toy import ResidualMLP
+from .nets.wae import ConvDecoder, ConvEncoder, LatentDiscriminator, MLPDecoder, MLPEncoder
 
 Tensor = torch.Tensor
 
@@ -100,113 +99,6 @@ def mmd_imq(x: Tensor, y: Tensor, sigma2: float = 1.0, scales=WAE_SCALES) -> Ten
     sxx = (kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
     syy = (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
     return sxx + syy - 2.0 * kxy.mean()
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# networks
-
-
-class _Encoder(nn.Module):
-    """Shared tail of the encoders: features → mean (deterministic) or (mean, log-variance) (Gaussian)."""
-
-    z_dim: int
-    stochastic: bool
-
-    def _setup_head(self, features: int, z_dim: int, stochastic: bool) -> None:
-        self.z_dim, self.stochastic = z_dim, stochastic
-        self.head = nn.Linear(features, 2 * z_dim if stochastic else z_dim)
-
-    def _features(self, x: Tensor) -> Tensor:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def moments(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
-        """The mean (B, z_dim) and, for a Gaussian encoder, the log-variance (clamped to [−10, 4]), else None."""
-        out = self.head(self._features(x))
-        if not self.stochastic:
-            return out, None
-        mean, log_var = out.chunk(2, dim=1)
-        return mean, log_var.clamp(-10.0, 4.0)
-
-    def forward(self, x: Tensor, generator: torch.Generator | None = None, sample: bool = True) -> Tensor:
-        r"""A draw of :math:`Z\sim Q(Z|x)` (the mean for a deterministic encoder or with ``sample=False``)."""
-        mean, log_var = self.moments(x)
-        if log_var is None or not sample:
-            return mean
-        eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
-        return mean + (0.5 * log_var).exp() * eps
-
-
-class MLPEncoder(_Encoder):
-    """Residual MLP (``uotm.nets.toy.ResidualMLP``) from R^d to the latent space."""
-
-    def __init__(self, dim: int, z_dim: int, hidden: int = 128, num_blocks: int = 2, stochastic: bool = False):
-        super().__init__()
-        self.body = nn.Sequential(ResidualMLP(dim, hidden, num_blocks), nn.SiLU())
-        self._setup_head(hidden, z_dim, stochastic)
-
-    def _features(self, x: Tensor) -> Tensor:
-        return self.body(x)
-
-
-class MLPDecoder(nn.Module):
-    """Residual MLP from the latent space to R^d (no output squashing: toy data are unbounded)."""
-
-    def __init__(self, z_dim: int, dim: int, hidden: int = 128, num_blocks: int = 2):
-        super().__init__()
-        self.z_dim = z_dim
-        self.body = nn.Sequential(ResidualMLP(z_dim, hidden, num_blocks), nn.SiLU(), nn.Linear(hidden, dim))
-
-    def forward(self, z: Tensor) -> Tensor:
-        return self.body(z)
-
-
-class ConvEncoder(_Encoder):
-    """16×16×1 (any multiple of 4) → latent: two stride-2 convolutions (16 → 8 → 4) and a linear layer."""
-
-    def __init__(self, z_dim: int, width: int = 32, image_size: int = 16, stochastic: bool = False):
-        super().__init__()
-        if image_size % 4:
-            raise ValueError(f"image_size must be a multiple of 4, got {image_size}")
-        self.body = nn.Sequential(
-            nn.Conv2d(1, width, 4, stride=2, padding=1), nn.SiLU(),
-            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.SiLU(),
-            nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.SiLU(), nn.Flatten(),
-            nn.Linear(2 * width * (image_size // 4) ** 2, 4 * width), nn.SiLU())
-        self._setup_head(4 * width, z_dim, stochastic)
-
-    def _features(self, x: Tensor) -> Tensor:
-        return self.body(x)
-
-
-class ConvDecoder(nn.Module):
-    """Latent → 16×16×1 in [−1, 1]: a linear layer to 4×4 maps, two stride-2 transposed convolutions, tanh."""
-
-    def __init__(self, z_dim: int, width: int = 32, image_size: int = 16):
-        super().__init__()
-        if image_size % 4:
-            raise ValueError(f"image_size must be a multiple of 4, got {image_size}")
-        self.z_dim, self.width, self.side = z_dim, width, image_size // 4
-        self.inp = nn.Sequential(nn.Linear(z_dim, 4 * width), nn.SiLU(),
-                                 nn.Linear(4 * width, 2 * width * self.side ** 2), nn.SiLU())
-        self.body = nn.Sequential(
-            nn.ConvTranspose2d(2 * width, 2 * width, 4, stride=2, padding=1), nn.SiLU(),
-            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1), nn.SiLU(),
-            nn.Conv2d(width, 1, 3, padding=1), nn.Tanh())
-
-    def forward(self, z: Tensor) -> Tensor:
-        h = self.inp(z).view(z.shape[0], 2 * self.width, self.side, self.side)
-        return self.body(h)
-
-
-class LatentDiscriminator(nn.Module):
-    """WAE-GAN's discriminator on the latent space: a residual MLP to one logit per point, shape (B,)."""
-
-    def __init__(self, z_dim: int, hidden: int = 128, num_blocks: int = 2):
-        super().__init__()
-        self.body = nn.Sequential(ResidualMLP(z_dim, hidden, num_blocks), nn.SiLU(), nn.Linear(hidden, 1))
-
-    def forward(self, z: Tensor) -> Tensor:
-        return self.body(z)[:, 0]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -428,193 +320,6 @@ def train_wae(cfg: WAEConfig, data: Tensor | None = None, progress: bool = True)
         if net is not None:
             net.eval()
     return WAERun(cfg, enc, dec, disc, data, metrics, time.perf_counter() - start)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# the VEGAN theorem on discrete laws
-
-
-def _weights(w, n: int, name: str) -> np.ndarray:
-    if w is None:
-        return np.full(n, 1.0 / n)
-    w = np.asarray(w, dtype=np.float64)
-    if w.shape != (n,):
-        raise ValueError(f"{name} must have shape ({n},), one weight per atom, got {w.shape}")
-    if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
-        raise ValueError(f"{name} must be finite, non-negative and not all zero")
-    return w / w.sum()
-
-
-def _atoms(x, name: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim == 1:
-        x = x[:, None]
-    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
-        raise ValueError(f"{name} must be an (n, d) array of atoms with n, d >= 1, got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{name} holds NaN or infinite values")
-    return x
-
-
-MERGE_RTOL = 1e-9  # pushed atoms closer than this, relative to the points' scale, are one atom of G#P_Z
-
-
-def pushforward(gz, b, rtol: float = MERGE_RTOL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    r"""The discrete law :math:`G_\#P_Z` from the pushed atoms ``gz`` (m, d) = G(z_j) and their weights ``b`` (m,).
-    Returns (distinct points (k, d), their weights (k,), the index (m,) of each z_j's point).
-
-    Two atoms are merged when they agree to the tolerance ``rtol`` relative to the scale of the points:
-    :math:`\max_l|G(z_i)_l-G(z_j)_l|\le \mathrm{rtol}\cdot s` with :math:`s=\max_{j,l}|G(z_j)_l|` (and merging
-    is transitive: a chain of such pairs is one atom). Bit equality (``np.unique``) is not the test: a decoder that
-    sends two latent atoms to one point computes the two images by different floating-point paths (another row of
-    a matrix product, another SIMD lane), and they can differ by a few units in the last place (5.6e-16 was seen on
-    one CPU). The default 1e-9 is far above such rounding and far below the distance between points that are meant
-    to differ. Each merged atom is placed at the first of its members (in the order of ``gz``); the points come
-    in the order of their first member."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-    from scipy.spatial import cKDTree
-
-    gz = np.asarray(gz, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if gz.ndim != 2 or len(gz) < 1:
-        raise ValueError(f"gz must be an (m, d) array of pushed atoms with m >= 1, got shape {gz.shape}")
-    if b.shape != (len(gz),):
-        raise ValueError(f"b must have shape ({len(gz)},), one weight per pushed atom, got {b.shape}")
-    if not np.all(np.isfinite(gz)):
-        raise ValueError("the pushed atoms hold NaN or infinite values")
-    if not (isinstance(rtol, (int, float)) and not isinstance(rtol, bool) and 0 <= rtol < 1):
-        raise ValueError(f"rtol must be a number in [0, 1), got {rtol!r}")
-    m = len(gz)
-    tol = rtol * float(np.abs(gz).max())
-    pairs = cKDTree(gz).query_pairs(tol, p=np.inf, output_type="ndarray")
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(m, m))
-    _, label = connected_components(graph, directed=False)
-    # number the groups by their first member, so that the points come in the order of gz
-    _, first = np.unique(label, return_index=True)
-    order = np.argsort(first)
-    inverse = np.empty(len(order), dtype=np.int64)
-    inverse[order] = np.arange(len(order))
-    inverse = inverse[label]
-    points = gz[np.sort(first)]
-    return points, np.bincount(inverse, weights=b, minlength=len(points)), inverse
-
-
-def merge_margins(gz, rtol: float = MERGE_RTOL) -> tuple[float, float]:
-    """How clear-cut :func:`pushforward`'s merging of the pushed atoms ``gz`` (m, d) is: ``(spread, separation)``,
-    both in the max-norm and relative to the scale of the points (their largest coordinate in absolute value).
-    ``spread`` is the largest distance between an atom and the point it was merged into (0 when nothing is
-    merged), ``separation`` the smallest distance between two distinct points (inf when there is one). A merge
-    that decides nothing close has ``spread`` far below ``rtol`` and ``separation`` far above it."""
-    from scipy.spatial.distance import pdist
-
-    gz = np.asarray(gz, dtype=np.float64)
-    points, _, index = pushforward(gz, np.ones(len(gz)), rtol)
-    scale = float(np.abs(gz).max()) or 1.0
-    spread = float(np.abs(gz - points[index]).max()) / scale
-    separation = float(pdist(points, "chebyshev").min()) / scale if len(points) > 1 else math.inf
-    return spread, separation
-
-
-@dataclass
-class VeganCheck:
-    """Both sides of the VEGAN theorem for one discrete problem, and the plans that attain them."""
-
-    w_data: float  # W_c(P_X, G#P_Z): an OT problem in data space, between X and the distinct points G(z)
-    w_latent: float  # inf over Q(Z|X) with Q_Z = P_Z of E c(X, G(Z)): an OT problem between X and Z
-    plan_data: np.ndarray  # (n, k) optimal coupling of P_X and G#P_Z
-    plan_latent: np.ndarray  # (n, m) optimal coupling of P_X and P_Z; Q(z_j | x_i) = plan_latent[i, j] / a_i
-    cost: np.ndarray  # (n, m) M_ij = c(x_i, G(z_j))
-    n_pushed_atoms: int  # k, the number of distinct points G(z_j) (< m when G is not injective on the atoms)
-
-    @property
-    def injective(self) -> bool:
-        """Whether G sends the m latent atoms to m distinct points (then both sides are one linear program)."""
-        return self.n_pushed_atoms == self.plan_latent.shape[1]
-
-    @property
-    def relative_error(self) -> float:
-        return abs(self.w_data - self.w_latent) / max(abs(self.w_data), abs(self.w_latent), 1e-300)
-
-
-def vegan_sides(x, z, decoder: Callable | np.ndarray, a=None, b=None, rtol: float = MERGE_RTOL) -> VeganCheck:
-    r"""Both sides of :math:`W_c(P_X,G_\#P_Z)=\inf_{Q(Z|X):Q_Z=P_Z}\mathbb E\,c(X,G(Z))` exactly, with
-    :math:`c=\lVert\cdot\rVert^2`, :math:`P_X=\sum_i a_i\delta_{x_i}` and :math:`P_Z=\sum_j b_j\delta_{z_j}`
-    (uniform weights by default).
-
-    ``decoder`` is the deterministic :math:`G`: a function (or ``torch.nn.Module``) from the (m, d_z) array of
-    latent atoms to an (m, d) array, or the (m, d) array of the values :math:`G(z_j)` itself. The left side is
-    ``ot.emd2`` between :math:`P_X` and the law :math:`G_\#P_Z`, whose atoms are the *distinct* points
-    :math:`G(z_j)` with the summed weights (images that agree to the relative tolerance ``rtol`` are one point:
-    see :func:`pushforward`); the right side is ``ot.emd2`` between :math:`P_X` and :math:`P_Z` with the cost
-    :math:`M_{ij}=c(x_i,G(z_j))`, whose couplings are exactly the :math:`Q(Z|X)` with :math:`Q_Z=P_Z`.
-
-    When :math:`G` is injective on the atoms the two programs are the same one (the same costs, the columns in
-    another order), so their agreement only checks the solver; the theorem has content where :math:`G` is not
-    injective (:attr:`VeganCheck.injective` is False)."""
-    import ot
-
-    x = _atoms(x, "x")
-    z = _atoms(z, "z")
-    a = _weights(a, len(x), "a")
-    b = _weights(b, len(z), "b")
-    if isinstance(decoder, np.ndarray):
-        gz = decoder
-    elif isinstance(decoder, nn.Module):
-        p = next(decoder.parameters(), None)
-        dtype = p.dtype if p is not None else torch.float64
-        with torch.no_grad():
-            gz = decoder(torch.as_tensor(z, dtype=dtype)).double().numpy()
-    elif callable(decoder):
-        gz = decoder(z)
-    else:
-        raise ValueError(f"decoder must be a function of the latent atoms or the array of their images, "
-                         f"got {type(decoder).__name__}")
-    gz = np.asarray(gz, dtype=np.float64)
-    if gz.ndim == 1 and x.shape[1] == 1:
-        gz = gz[:, None]
-    if gz.shape != (len(z), x.shape[1]):
-        raise ValueError(f"the decoder must give one point of R^{x.shape[1]} per latent atom, shape "
-                         f"({len(z)}, {x.shape[1]}); got {gz.shape}")
-    if not np.all(np.isfinite(gz)):
-        raise ValueError("the decoder gave NaN or infinite points")
-    points, weights, _ = pushforward(gz, b, rtol)
-    cost_data = ot.dist(x, points, metric="sqeuclidean")
-    cost = ot.dist(x, gz, metric="sqeuclidean")
-    plan_data = ot.emd(a, weights, cost_data, numItermax=10 ** 7)
-    plan_latent = ot.emd(a, b, cost, numItermax=10 ** 7)
-    return VeganCheck(float((plan_data * cost_data).sum()), float((plan_latent * cost).sum()), plan_data,
-                      plan_latent, cost, len(points))
-
-
-def random_vegan_problem(n: int, m: int, seed: int, d: int = 2, d_z: int = 2,
-                         collapse: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Callable]:
-    r"""A random discrete problem (x, z, a, b, G): ``n`` data atoms and ``m`` latent atoms with random weights, G a
-    random two-layer tanh network :math:`R^{d_z}\to R^d`. With ``collapse`` = k > 0, G is made non-injective on the
-    atoms: the last k latent atoms are copies of others reflected through the first coordinate, and G is made even
-    in that coordinate (it reads :math:`|z_1|`), so each pair of atoms lands on one point."""
-    if not (_positive_int(n) and _positive_int(m) and _positive_int(d) and _positive_int(d_z)):
-        raise ValueError(f"n, m, d, d_z must be positive integers, got {n}, {m}, {d}, {d_z}")
-    if not isinstance(collapse, int) or not 0 <= collapse <= m // 2:
-        raise ValueError(f"collapse must be an integer in [0, m // 2] = [0, {m // 2}], got {collapse!r}")
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, d)) * rng.uniform(0.5, 2.0)
-    z = rng.normal(size=(m, d_z))
-    if collapse:
-        z[:, 0] = np.abs(z[:, 0]) + 0.1  # the reflected copies must differ from the originals
-        z[m - collapse:] = z[:collapse] * np.r_[-1.0, np.ones(d_z - 1)]
-    a = rng.uniform(0.2, 1.0, n)
-    b = rng.uniform(0.2, 1.0, m)
-    w1, c1 = rng.normal(size=(d_z, 16)), rng.normal(size=16)
-    w2 = rng.normal(size=(16, d)) * 1.5
-
-    def decoder(latent: np.ndarray) -> np.ndarray:
-        u = np.array(latent, dtype=np.float64)
-        if collapse:
-            u[:, 0] = np.abs(u[:, 0])
-        return np.tanh(u @ w1 + c1) @ w2
-
-    return x, z, a / a.sum(), b / b.sum(), decoder
 
 
 # ----------------------------------------------------------------------------------------------------------------

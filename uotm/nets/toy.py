@@ -1,6 +1,7 @@
 """The toy networks of the reference's ``train_toy.py`` (public repository Jae-Moo/UOTM): residual MLPs of width 128.
 
-For 1-D data the map has 182,273 parameters and the potential 165,505, as in the reference.
+For 1-D data the map has 182,273 parameters and the potential 165,505, as in the reference. :class:`LatentFreeMap`,
+a map that ignores its latent, is S-JKO's for the Gaussian check (the exact JKO step there is deterministic).
 """
 
 from __future__ import annotations
@@ -65,3 +66,17 @@ class ToyMap(nn.Module):
         if z is None:
             z = torch.randn(x.shape[0], self.z_dim, device=x.device, dtype=x.dtype)
         return self.head(self.body(x) + self.z_embed(z))
+
+
+class LatentFreeMap(nn.Module):
+    """A deterministic toy map :math:`T(x)`: the residual MLP and head of :class:`ToyMap` without the latent's
+    embedding; it accepts and ignores ``z`` so that it can stand where a stochastic map does."""
+
+    def __init__(self, dim: int, hidden: int = 128, num_blocks: int = 3, z_dim: int = 2):
+        super().__init__()
+        self.z_dim = z_dim
+        self.body = ResidualMLP(dim, hidden, num_blocks)
+        self.head = _head(hidden, dim)
+
+    def forward(self, x: Tensor, z: Tensor | None = None) -> Tensor:
+        return self.head(self.body(x))
