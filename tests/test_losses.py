@@ -3,9 +3,19 @@ import math
 import pytest
 import torch
 
-from uotm.losses import map_loss, potential_loss, quadratic_cost, r1_penalty, source_gradient_penalty
+from uotm.losses import JKOStep, JKOStepJSD, SemiDual, jko_tau, quadratic_cost, r1_penalty, source_gradient_penalty
+from uotm.psi import PSI
+from uotm.sjko import SJKO_PSI, jko_step
 
 D = torch.float64
+
+
+def potential_loss(v_real, v_fake, x, t_x, tau, psi1="kl", psi2="kl", reference_half_tau=False):
+    return SemiDual(psi1, psi2, tau, reference_half_tau).potential_loss(v_real, v_fake, x, t_x)
+
+
+def map_loss(v_fake, x, t_x, tau):
+    return SemiDual("linear", "linear", tau).map_loss(v_fake, x, t_x)
 
 
 def test_cost_sums_every_non_batch_dimension():
@@ -112,3 +122,76 @@ def test_penalties_gradcheck_through_double_backward():
 
     assert torch.autograd.gradcheck(r1, (w,))
     assert torch.autograd.gradcheck(src, (w,))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the iteration objects
+
+
+def _batch(seed, b=6, d=3):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(*shape, generator=g, dtype=D) for shape in ((b,), (b,), (b, d), (b, d))]
+
+
+def test_semi_dual_refuses_wrong_input():
+    with pytest.raises(ValueError, match="Psi"):
+        SemiDual("kl", "tv", 1.0)
+    with pytest.raises(ValueError, match="tau"):
+        SemiDual("kl", "kl", 0.0)
+    with pytest.raises(ValueError, match="reference_half_tau"):
+        SemiDual("kl", "kl", 1.0, reference_half_tau="yes")
+    v_real, v_fake, x, t_x = _batch(0)
+    with pytest.raises(ValueError, match="needs the source batch"):
+        SemiDual("kl", "kl", 1.0).potential_loss(v_real, v_fake)
+    with pytest.raises(ValueError, match="v_fake"):
+        SemiDual("kl", "kl", 1.0).map_loss(v_fake[:4], x, t_x)
+
+
+def test_semi_dual_with_linear_psi_is_otm():
+    # OTM's losses (balanced semi-dual): L_v = E[v(T) - c(x, T)] - E v(y), L_T = E[c(x, T) - v(T)]
+    v_real, v_fake, x, t_x = _batch(1)
+    tau = 0.3
+    otm = SemiDual("linear", "linear", tau)
+    cost = tau * (x - t_x).square().sum(dim=1)
+    assert otm.potential_loss(v_real, v_fake, x, t_x).item() == pytest.approx(
+        ((v_fake - cost).mean() - v_real.mean()).item(), rel=1e-14)
+    assert otm.map_loss(v_fake, x, t_x).item() == pytest.approx((cost - v_fake).mean().item(), rel=1e-14)
+    assert torch.equal(otm.cost(x, t_x), quadratic_cost(x, t_x, tau))
+
+
+def test_jko_step_is_the_semi_dual_with_a_balanced_source_up_to_the_constant_cost():
+    v_real, v_fake, x_old, t_x = _batch(2)
+    for name, h, scale, dim in (("kl", 0.7, "euclidean", None), ("chi", 0.1, "per_coordinate", 3),
+                                ("softplus", 2.0, "euclidean", None)):
+        step = jko_step(name, h, scale, dim)
+        tau = 1 / (2 * h) if scale == "euclidean" else 1 / (2 * h * dim)
+        assert step.tau == jko_tau(h, scale, dim) == pytest.approx(tau)
+        semi = SemiDual("linear", SJKO_PSI[name], tau)
+        const = semi.cost(x_old, t_x).mean()  # the cost term: a constant in v
+        assert step.potential_loss(v_real, v_fake).item() == pytest.approx(
+            (semi.potential_loss(v_real, v_fake, x_old, t_x) + const).item(), rel=1e-12)
+        assert torch.equal(step.map_loss(v_fake, x_old, t_x), semi.map_loss(v_fake, x_old, t_x))
+        # the same gradients in v
+        a = [v.clone().requires_grad_(True) for v in (v_real, v_fake)]
+        b = [v.clone().requires_grad_(True) for v in (v_real, v_fake)]
+        ga = torch.autograd.grad(step.potential_loss(*a), a)
+        gb = torch.autograd.grad(semi.potential_loss(*b, x_old, t_x), b)
+        assert all(torch.allclose(u, w, rtol=1e-14) for u, w in zip(ga, gb))
+
+
+def test_jko_step_refuses_wrong_input_and_jsd_overrides_what_differs():
+    with pytest.raises(ValueError, match="PsiConjugate"):
+        JKOStep("kl", 1.0)
+    with pytest.raises(ValueError, match="step size h"):
+        JKOStep(PSI["kl"], float("nan"))
+    with pytest.raises(ValueError, match="dim"):
+        JKOStep(PSI["kl"], 1.0, "per_coordinate", 0)
+    v_real, v_fake, x_old, t_x = _batch(3)
+    jsd = JKOStepJSD(0.5)
+    assert isinstance(jsd, JKOStep) and jsd.psi1.name == "linear" and jsd.psi2 is PSI["softplus"]
+    sp = torch.nn.functional.softplus
+    assert torch.equal(jsd.data_term(v_real), SemiDual("linear", "softplus", 1.0).data_term(v_real))
+    assert jsd.potential_loss(v_real, v_fake).item() == pytest.approx(
+        (sp(-v_real).mean() + sp(v_fake).mean()).item(), rel=1e-14)
+    assert jsd.map_loss(v_fake, x_old, t_x).item() == pytest.approx(
+        (jsd.cost(x_old, t_x) + sp(-v_fake)).mean().item(), rel=1e-14)

@@ -27,8 +27,9 @@ with :math:`T_{old}` the map of the previous phase (the identity in phase 0) and
 (:math:`\lVert x-y\rVert^2/(2hd)`); this module's default is the Euclidean :math:`h` of the formula, and
 ``cost_scale="per_coordinate"`` gives the authors' convention (their :math:`h` is a Euclidean step of :math:`hd`).
 
-This module holds what every S-JKO trainer shares: the conjugates, the two losses (and the JSD variant of the
-authors' code), the data-noise schedule and the closed-form Gaussian iterates used to check a learned flow. Below
+This module holds what every S-JKO trainer shares: the conjugates, :func:`jko_step` (the two losses by the
+authors' names: :class:`uotm.losses.JKOStep`, the semi-dual's, and the JSD variant of their code), the data-noise
+schedule and the closed-form Gaussian iterates used to check a learned flow. Below
 them, the toy trainer :func:`train_sjko_toy` (:class:`SJKOToyConfig`, :data:`TOY_PRESETS`, :func:`sample`) runs
 the authors' one-generator scheme or the naive one-map-per-step baseline on 2-D data, and counts and times both.
 """
@@ -49,7 +50,7 @@ from tqdm.auto import tqdm
 
 from .config import NON_NEGATIVE, POSITIVE, SEED, UNIT, Config, Rule, one_of
 from .data.toy import TOY_NAMES, make_distribution
-from .losses import _flat
+from .losses import JKOStep, JKOStepJSD, r1_penalty
 from .nets.toy import ResidualMLP, ToyMap, ToyPotential, _head
 from .presets import COST_SCALES, check_loss_name
 from .psi import PSI, PsiConjugate
@@ -79,42 +80,14 @@ SJKO_PSI: dict[str, PsiConjugate] = {
 }
 
 
-def jko_cost(x_old: Tensor, x_new: Tensor, h: float, cost_scale: str = "euclidean") -> Tensor:
-    r""":math:`\lVert x_{old}-x_{new}\rVert^2/(2h)` per sample, shape ``(B,)``; with ``cost_scale="per_coordinate"``
-    the squared distance is averaged over the coordinates, :math:`\lVert\cdot\rVert^2/(2hd)` (the authors' code)."""
-    if not (isinstance(h, (int, float)) and math.isfinite(h) and h > 0):
-        raise ValueError(f"the step size h must be a positive finite number, got {h!r}")
-    if cost_scale not in COST_SCALES:
-        raise ValueError(f"cost_scale must be one of {COST_SCALES}, got {cost_scale!r}")
-    if x_old.shape != x_new.shape or x_old.dim() < 1:
-        raise ValueError(f"x_old {tuple(x_old.shape)} and x_new {tuple(x_new.shape)} must have one shape (B, ...)")
-    sq = (x_old - x_new).reshape(x_old.shape[0], -1).square()
-    sq = sq.mean(dim=1) if cost_scale == "per_coordinate" else sq.sum(dim=1)
-    return sq / (2 * h)
-
-
-def potential_loss(v_real: Tensor, v_fake: Tensor, loss: str = "kl") -> Tensor:
-    r"""The potential's loss of one JKO step (R1 not included): :math:`\mathbb E\,\Psi^*(-v(y))+\mathbb E\,v(T)`;
-    for ``loss="jsd"``, :math:`\mathbb E\,\mathrm{softplus}(-v(y))+\mathbb E\,\mathrm{softplus}(v(T))`."""
+def jko_step(loss: str, h: float, cost_scale: str = "euclidean", dim: int | None = None) -> JKOStep:
+    r"""The losses of one JKO step by S-JKO's names: :class:`uotm.losses.JKOStep` with the data-side conjugate
+    :data:`SJKO_PSI` ``[loss]`` (``kl``, ``chi``, ``softplus``), or :class:`uotm.losses.JKOStepJSD` for ``jsd``; the
+    cost is :math:`\lVert x-y\rVert^2/(2h)` (over ``dim`` coordinates averaged with ``cost_scale="per_coordinate"``)."""
     check_loss_name(loss)
-    real, fake = _flat(v_real, "v_real"), _flat(v_fake, "v_fake")
     if loss == "jsd":
-        return F.softplus(-real).mean() + F.softplus(fake).mean()
-    return SJKO_PSI[loss].star(-real).mean() + fake.mean()
-
-
-def map_loss(v_fake: Tensor, x_old: Tensor, x_new: Tensor, h: float, cost_scale: str = "euclidean",
-             loss: str = "kl") -> Tensor:
-    r"""The map's loss :math:`\mathbb E[c_h(T_{old},T)-v(T)]`; for ``loss="jsd"``,
-    :math:`\mathbb E[c_h(T_{old},T)+\mathrm{softplus}(-v(T))]`."""
-    check_loss_name(loss)
-    cost = jko_cost(x_old, x_new, h, cost_scale)
-    fake = _flat(v_fake, "v_fake")
-    if fake.shape[0] != cost.shape[0]:
-        raise ValueError(f"v_fake has {fake.shape[0]} values but the batch has {cost.shape[0]} samples")
-    if loss == "jsd":
-        return (cost + F.softplus(-fake)).mean()
-    return (cost - fake).mean()
+        return JKOStepJSD(h, cost_scale, dim)
+    return JKOStep(SJKO_PSI[loss], h, cost_scale, dim)
 
 
 def data_noise(phase: int, scale: float = 1 / 32) -> float:
@@ -455,6 +428,7 @@ def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progre
     pot_params = list(pot.parameters())
     frozen: list[nn.Module] = []  # naive: the maps of the earlier phases
     old: nn.Module | None = None  # sjko: T_old (None = identity)
+    step = jko_step(cfg.loss, cfg.h, cfg.cost_scale, d)  # the losses of one JKO step
     run = SJKOToyRun(cfg, None, [], [], pot)
     run.data = target.sample(max(cfg.keep_points, 1), torch.Generator().manual_seed(cfg.seed + 2)).numpy()[
         : cfg.keep_points]
@@ -506,10 +480,9 @@ def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progre
                 with torch.no_grad():
                     fake = gen(x, z)
                 v_real = pot(y)
-                loss_v = potential_loss(v_real, pot(fake), cfg.loss)
+                loss_v = step.potential_loss(v_real, pot(fake))  # no T_old: see uotm.losses.JKOStep
                 if r1:
-                    (grad,) = torch.autograd.grad(v_real.sum(), y, create_graph=True)
-                    loss_v = loss_v + cfg.r1_gamma / 2 * grad.reshape(B, -1).square().sum(dim=1).mean()
+                    loss_v = loss_v + r1_penalty(v_real, y, cfg.r1_gamma)
                 opt_pot.zero_grad(set_to_none=True)
                 loss_v.backward(inputs=pot_params)
                 opt_pot.step()
@@ -522,11 +495,12 @@ def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progre
                     x_old = x2
                 z = torch.randn(B, cfg.z_dim, generator=g)
                 fake = gen(x2, z)
-                cost = jko_cost(x_old, fake, cfg.h, cfg.cost_scale)
-                loss_t = map_loss(pot(fake), x_old, fake, cfg.h, cfg.cost_scale, cfg.loss)
+                loss_t = step.map_loss(pot(fake), x_old, fake)
                 opt_map.zero_grad(set_to_none=True)
                 loss_t.backward(inputs=map_params)
                 opt_map.step()
+                with torch.no_grad():
+                    cost = step.cost(x_old, fake)
                 it += 1
                 it_times.append(time.perf_counter() - t_it)
                 bar.update(1)
