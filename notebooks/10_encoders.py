@@ -135,8 +135,8 @@ from uotm.data.images import make_dataset, to_signed
 from uotm.data.toy import make_distribution
 from uotm.plots import image_grid
 from uotm.presets import preset
-from uotm.wae import (MERGE_RTOL, WAEConfig, merge_margins, mmd_imq, random_vegan_problem, squared_error, train_wae,
-                       vegan_sides)
+from uotm.losses import mmd_imq, quadratic_cost
+from uotm.wae import MERGE_RTOL, WAEConfig, merge_margins, random_vegan_problem, train_wae, vegan_sides
 
 torch.set_num_threads(1)  # small networks, shared cores
 claims = Claims(enabled=check_networks)
@@ -328,7 +328,8 @@ for name, cfg in toy_configs.items():
 toy_scores = {}
 for name, (run, samples, codes) in toy_runs.items():
     toy_scores[name] = {"W2": w2(samples, test),
-                        "recon": float(squared_error(torch.as_tensor(test), run.reconstruct(test).double()).mean()),
+                        "recon": float(quadratic_cost(torch.as_tensor(test), run.reconstruct(test).double(),
+                                                      1.0).mean()),
                         "mmd": float(mmd_imq(torch.as_tensor(codes), prior)), "seconds": run.seconds}
 toy_scores["data (fresh sample)"] = {"W2": w2(floor_sample, test)}
 toy_scores["fitted Gaussian"] = {"W2": w2(gauss_sample, test)}
@@ -490,9 +491,9 @@ x_held = to_signed(held_out.images)
 recon = digits_run.reconstruct(x_held)
 with torch.no_grad():
     agreement = float((classifier(recon).argmax(1) == held_out.labels).float().mean())
-recon_held = float(squared_error(x_held, recon).mean())
-recon_train = float(squared_error(digits_run.data[:len(x_held)], digits_run.reconstruct(digits_run.data[:len(x_held)]))
-                    .mean())
+recon_held = float(quadratic_cost(x_held, recon, 1.0).mean())
+recon_train = float(quadratic_cost(digits_run.data[:len(x_held)],
+                                   digits_run.reconstruct(digits_run.data[:len(x_held)]), 1.0).mean())
 
 
 def pixel_gaussian(n: int, seed: int) -> torch.Tensor:

@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from uotm.losses import JKOStep, JKOStepJSD, SemiDual, jko_tau, quadratic_cost, r1_penalty, source_gradient_penalty
+from uotm.losses import (WAEGAN, WAEMMD, JKOStep, JKOStepJSD, SemiDual, jko_tau, mmd_imq, quadratic_cost, r1_penalty,
+                         source_gradient_penalty)
 from uotm.psi import PSI
 from uotm.sjko import SJKO_PSI, jko_step
 
@@ -195,3 +196,30 @@ def test_jko_step_refuses_wrong_input_and_jsd_overrides_what_differs():
         (sp(-v_real).mean() + sp(v_fake).mean()).item(), rel=1e-14)
     assert jsd.map_loss(v_fake, x_old, t_x).item() == pytest.approx(
         (jsd.cost(x_old, t_x) + sp(-v_fake)).mean().item(), rel=1e-14)
+
+
+def test_wae_objects_by_hand_and_refuse_wrong_input():
+    with pytest.raises(ValueError, match="lam"):
+        WAEMMD(-1.0)
+    with pytest.raises(ValueError, match="prior_sigma2"):
+        WAEGAN(1.0, prior_sigma2=0.0)
+    g = torch.Generator().manual_seed(4)
+    x, x_rec = torch.randn(5, 1, 2, 2, generator=g, dtype=D), torch.randn(5, 1, 2, 2, generator=g, dtype=D)
+    codes, prior = torch.randn(5, 2, generator=g, dtype=D), torch.randn(5, 2, generator=g, dtype=D)
+    mmd = WAEMMD(3.0, prior_sigma2=2.0)
+    assert torch.equal(mmd.penalty(codes, prior), mmd_imq(codes, prior, 2.0))
+    loss, recon = mmd.map_loss(x, x_rec, torch.tensor(0.5, dtype=D))
+    assert recon.item() == pytest.approx((x - x_rec).square().sum(dim=(1, 2, 3)).mean().item(), rel=1e-14)
+    assert loss.item() == pytest.approx(recon.item() + 1.5, rel=1e-14)
+    # WAE-GAN: the discriminator tells prior samples (1) from codes (0); the encoder's penalty is non-saturating
+    disc = lambda z: z[:, 0] - z[:, 1]  # noqa: E731 - one logit per point
+    gan = WAEGAN(3.0)
+    sp = torch.nn.functional.softplus
+    want = sp(-disc(prior)).mean() + sp(disc(codes)).mean()
+    loss_d = gan.discriminator_loss(disc, codes, prior)
+    assert loss_d.item() == pytest.approx(want.item(), rel=1e-12)
+    assert gan.js_estimate(loss_d) == pytest.approx(math.log(2) - want.item() / 2)
+    assert gan.penalty(codes, prior, disc).item() == pytest.approx(sp(-disc(codes)).mean().item(), rel=1e-12)
+    with pytest.raises(ValueError, match="discriminator"):
+        gan.penalty(codes, prior)
+    assert torch.equal(gan.cost(x, x_rec), quadratic_cost(x, x_rec, 1.0))

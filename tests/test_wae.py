@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from uotm.wae import (MERGE_RTOL, WAE_SCALES, ConvDecoder, ConvEncoder, WAEConfig, imq_kernel, merge_margins, mmd_imq,
-                      pushforward, random_vegan_problem, train_wae, vegan_sides)
+from uotm.losses import WAE_SCALES, WAEGAN, WAEMMD, imq_kernel, mmd_imq, quadratic_cost
+from uotm.wae import (MERGE_RTOL, ConvDecoder, ConvEncoder, WAEConfig, merge_margins, pushforward,
+                      random_vegan_problem, train_wae, vegan_sides)
 
 
 def _normal(n, d, seed, shift=0.0):

@@ -16,8 +16,9 @@ with the quadratic cost :math:`c(x,y)=\tau\lVert x-y\rVert_2^2` summed over ever
 Each algorithm's iteration is one small object holding its :math:`\Psi^*`'s and its cost and exposing the
 potential step's and the map step's losses: :class:`SemiDual` (UOTM; OTM with linear :math:`\Psi^*`'s),
 :class:`JKOStep` (one step of S-JKO: the same losses with a balanced source side and :math:`\tau=1/(2h)`) and its
-variant :class:`JKOStepJSD`; the trainers choose one and call it. All losses take per-sample tensors and return a
-scalar (the batch mean).
+variant :class:`JKOStepJSD`, :class:`WAEMMD` and :class:`WAEGAN` (the Wasserstein auto-encoder's penalised objective,
+with the MMD of :func:`mmd_imq` or a latent discriminator); the trainers choose one and call it. All losses take
+per-sample tensors and return a scalar (the batch mean).
 """
 
 from __future__ import annotations
@@ -221,6 +222,129 @@ class JKOStepJSD(JKOStep):
         r""":math:`\mathbb E[c_h(x,T)+\mathrm{softplus}(-v(T))]`, ``x`` the points :math:`T_{old}(x,z')`."""
         cost = self.cost(x, t_x)
         return (cost + F.softplus(-_values(v_fake, cost, subtract=False))).mean()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Wasserstein auto-encoders
+
+
+WAE_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)  # the WAE paper's multipliers of the kernel's base constant
+
+
+def imq_kernel(x: Tensor, y: Tensor, sigma2: float = 1.0, scales=WAE_SCALES) -> Tensor:
+    r"""The inverse multiquadric kernel matrix :math:`K_{ij}=\sum_s C_s/(C_s+\lVert x_i-y_j\rVert^2)`,
+    :math:`C_s=2d\sigma^2 s`, for points ``x`` (n, d) and ``y`` (m, d); shape (n, m)."""
+    if x.dim() != 2 or y.dim() != 2 or x.shape[1] != y.shape[1]:
+        raise ValueError(f"x and y must be (n, d) and (m, d) with the same d, got {tuple(x.shape)} and "
+                         f"{tuple(y.shape)}")
+    if not (isinstance(sigma2, (int, float)) and math.isfinite(sigma2) and sigma2 > 0):
+        raise ValueError(f"sigma2 must be a positive finite number, got {sigma2!r}")
+    scales = tuple(scales)
+    if not scales or any(not (math.isfinite(s) and s > 0) for s in scales):
+        raise ValueError(f"scales must be positive finite numbers, got {scales!r}")
+    d2 = (x.unsqueeze(1) - y.unsqueeze(0)).square().sum(-1)
+    base = 2.0 * x.shape[1] * sigma2
+    return sum(base * s / (base * s + d2) for s in scales)
+
+
+def mmd_imq(x: Tensor, y: Tensor, sigma2: float = 1.0, scales=WAE_SCALES) -> Tensor:
+    r"""The unbiased estimate of :math:`\mathrm{MMD}^2` between the laws of samples ``x`` (n, d) and ``y`` (m, d)
+    with :func:`imq_kernel`:
+
+    .. math::
+
+        \frac{1}{n(n-1)}\sum_{i\ne j}k(x_i,x_j)+\frac{1}{m(m-1)}\sum_{i\ne j}k(y_i,y_j)
+        -\frac{2}{nm}\sum_{i,j}k(x_i,y_j).
+
+    Its expectation is the squared MMD (0 for equal laws), so it can be slightly negative. Needs n, m ≥ 2."""
+    if x.dim() != 2 or y.dim() != 2 or x.shape[0] < 2 or y.shape[0] < 2:
+        raise ValueError(f"the unbiased MMD needs two samples (n, d), (m, d) with n, m >= 2, got "
+                         f"{tuple(x.shape)} and {tuple(y.shape)}")
+    n, m = x.shape[0], y.shape[0]
+    kxx = imq_kernel(x, x, sigma2, scales)
+    kyy = imq_kernel(y, y, sigma2, scales)
+    kxy = imq_kernel(x, y, sigma2, scales)
+    # the diagonal of k(x, x) is the number of scales exactly (distance 0)
+    sxx = (kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
+    syy = (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
+    return sxx + syy - 2.0 * kxy.mean()
+
+
+class WAEMMD:
+    r"""WAE-MMD's iteration (Tolstikhin et al., "Wasserstein Auto-Encoders", ICLR 2018): the encoder/decoder step's
+    loss, the penalised form of :math:`W_c(P_X,G_\#P_Z)=\inf_{Q(Z|X):Q_Z=P_Z}\mathbb E\,c(X,G(Z))` (the VEGAN
+    theorem of Bousquet et al., arXiv:1705.07642),
+
+    .. math::
+
+        L = \mathbb E_{P_X}\mathbb E_{Q(Z|X)}\,c\big(X,G(Z)\big) + \lambda\,D(Q_Z,P_Z),
+
+    with :math:`c(x,y)=\lVert x-y\rVert^2` (:func:`quadratic_cost` with :math:`\tau=1`, summed over the
+    coordinates or pixels) and :math:`D` the squared MMD with the inverse multiquadric kernel (:func:`mmd_imq`)
+    between the codes and prior samples, :math:`P_Z=N(0,\sigma_z^2I)` (``prior_sigma2`` :math:`=\sigma_z^2`).
+    :class:`WAEGAN` overrides the penalty."""
+
+    def __init__(self, lam: float, prior_sigma2: float = 1.0):
+        if not (isinstance(lam, (int, float)) and not isinstance(lam, bool) and math.isfinite(lam) and lam >= 0):
+            raise ValueError(f"lam (the penalty's weight) must be a non-negative finite number, got {lam!r}")
+        if not (isinstance(prior_sigma2, (int, float)) and math.isfinite(prior_sigma2) and prior_sigma2 > 0):
+            raise ValueError(f"prior_sigma2 must be a positive finite number, got {prior_sigma2!r}")
+        self.lam, self.prior_sigma2 = lam, prior_sigma2
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(lam={self.lam!r}, prior_sigma2={self.prior_sigma2!r})"
+
+    def cost(self, x: Tensor, x_rec: Tensor) -> Tensor:
+        r"""The reconstruction cost :math:`c(x,G(z))=\lVert x-G(z)\rVert^2` per sample, shape ``(B,)``."""
+        return quadratic_cost(x, x_rec, 1.0)
+
+    def penalty(self, codes: Tensor, prior: Tensor, discriminator=None) -> Tensor:
+        r""":math:`D(Q_Z,P_Z)` on a batch: the unbiased MMD estimate between the ``codes`` (B, d_z) and ``prior``
+        samples (B', d_z) (``discriminator`` is not read)."""
+        return mmd_imq(codes, prior, self.prior_sigma2)
+
+    def map_loss(self, x: Tensor, x_rec: Tensor, penalty: Tensor) -> tuple[Tensor, Tensor]:
+        r"""The encoder/decoder step's loss :math:`\mathbb E\,c(x,G(z))+\lambda\,D` from the data ``x``, their
+        reconstructions ``x_rec`` :math:`=G(z)` and the ``penalty`` :math:`D` (:meth:`penalty`); returns the loss
+        and its reconstruction term."""
+        recon = self.cost(x, x_rec).mean()
+        return recon + self.lam * penalty, recon
+
+
+class WAEGAN(WAEMMD):
+    r"""WAE-GAN's iteration: :class:`WAEMMD`'s loss with :math:`D` the Jensen–Shannon divergence estimated by a
+    latent discriminator :math:`d` (logits), trained by its own step (:meth:`discriminator_loss`, the potential's
+    step of this algorithm):
+
+    .. math::
+
+        L_d = \mathbb E_{P_Z}\,\mathrm{softplus}(-d(z)) + \mathbb E_{Q_Z}\,\mathrm{softplus}(d(\tilde z)),
+
+    the binary cross-entropy of telling prior samples (label 1) from codes (label 0); at the optimal :math:`d`,
+    :math:`\log2-\tfrac12L_d` is the Jensen–Shannon divergence (:meth:`js_estimate`). The encoder's penalty is the
+    non-saturating :math:`-\log\sigma(d(\tilde z))` (:meth:`penalty`). With :math:`c=\lVert\cdot\rVert^2` the
+    objective is the adversarial auto-encoder's."""
+
+    def discriminator_loss(self, discriminator, codes: Tensor, prior: Tensor) -> Tensor:
+        r""":math:`L_d` for the ``discriminator`` (a module giving one logit per point, shape (B,)) on ``prior``
+        samples and the ``codes`` (detached: this step moves the discriminator only)."""
+        d_prior = discriminator(prior)
+        loss = F.binary_cross_entropy_with_logits(d_prior, torch.ones_like(d_prior))
+        d_codes = discriminator(codes.detach())
+        return loss + F.binary_cross_entropy_with_logits(d_codes, torch.zeros_like(d_codes))
+
+    def penalty(self, codes: Tensor, prior: Tensor, discriminator=None) -> Tensor:
+        r"""The non-saturating :math:`\mathbb E\,[-\log\sigma(d(\tilde z))]` on the ``codes`` (``prior`` is not
+        read)."""
+        if discriminator is None:
+            raise ValueError("WAE-GAN's penalty needs the latent discriminator")
+        d_codes = discriminator(codes)
+        return F.binary_cross_entropy_with_logits(d_codes, torch.ones_like(d_codes))
+
+    @staticmethod
+    def js_estimate(loss_d: Tensor) -> float:
+        r"""The discriminator's estimate :math:`\log2-\tfrac12L_d` of the Jensen–Shannon divergence."""
+        return math.log(2.0) - 0.5 * float(loss_d.detach())
 
 
 def _grad_sq_norm(outputs: Tensor, inputs: Tensor) -> Tensor:
