@@ -232,7 +232,7 @@ def _run_bench(cfg: ImageConfig, batch: int, steps: int, warmup: int, device: to
     params_map = sum(p.numel() for p in transport_map.parameters())
     params_potential = sum(p.numel() for p in potential.parameters())
     state = make_state(cfg, transport_map, potential, device)
-    state.step = state.iteration.steady_step(cfg)  # S-JKO: phase 1, entered by the first iteration
+    state.step = state.iteration.steady_step()  # S-JKO: phase 1, entered by the first iteration
     gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     y = torch.rand(batch, cfg.channels, cfg.image_size, cfg.image_size, generator=gen, device=device) * 2 - 1
     if cuda:

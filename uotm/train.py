@@ -143,8 +143,6 @@ class TrainState:
     iteration: UOTMIteration | None = None  # the model's iteration (iteration_for(cfg)); make_state sets it
 
 
-
-
 class UOTMIteration:
     r"""What the image loop asks of UOTM: its losses (:class:`uotm.losses.SemiDual` with the config's
     :math:`\Psi_1^*`, :math:`\Psi_2^*`, :math:`\tau` and ``reference_half_tau``), its schedule and its length, and
@@ -156,17 +154,18 @@ class UOTMIteration:
     schedule_every_iteration = False  # the cosine is stepped once per epoch
 
     def __init__(self, cfg: ImageConfig):
+        self.cfg = cfg
         self.losses = SemiDual(cfg.psi1, cfg.psi2, cfg.tau, cfg.reference_half_tau)
 
-    def schedule_length(self, cfg: ImageConfig) -> int:
+    def schedule_length(self) -> int:
         """The cosine schedule's ``T_max``, in the steps it is stepped by: ``schedule_epochs`` epochs."""
-        return cfg.schedule_epochs
+        return self.cfg.schedule_epochs
 
-    def total_steps(self, cfg: ImageConfig, batches_per_epoch: int) -> int:
+    def total_steps(self, batches_per_epoch: int) -> int:
         """The iterations of a whole run (before ``cfg.steps`` cuts it short): ``epochs`` epochs."""
-        return cfg.epochs * batches_per_epoch
+        return self.cfg.epochs * batches_per_epoch
 
-    def steady_step(self, cfg: ImageConfig) -> int:
+    def steady_step(self) -> int:
         """The iteration from which an iteration is typical of the run (what the benchmark times): the first."""
         return 0
 
@@ -199,20 +198,21 @@ class SJKOIteration(UOTMIteration):
     schedule_every_iteration = True
 
     def __init__(self, cfg: ImageConfig):
-        sc = cfg.sjko
+        self.cfg, sc = cfg, cfg.sjko
         self.losses = sj.jko_step(sc.loss, sc.h, sc.cost_scale, cfg.channels * cfg.image_size ** 2)
 
-    def schedule_length(self, cfg: ImageConfig) -> int:
+    def schedule_length(self) -> int:
         """One cosine over all phases, stepped every iteration: ``sjko.total_steps``."""
-        return cfg.sjko.total_steps
+        return self.cfg.sjko.total_steps
 
-    def total_steps(self, cfg: ImageConfig, batches_per_epoch: int) -> int:
+    def total_steps(self, batches_per_epoch: int) -> int:
         """All phases' iterations, ``sjko.total_steps``, whatever ``epochs`` says."""
-        return cfg.sjko.total_steps
+        return self.cfg.sjko.total_steps
 
-    def steady_step(self, cfg: ImageConfig) -> int:
+    def steady_step(self) -> int:
         """The start of phase 1 (where the old map runs: two map forwards per map step), if the run has one."""
-        return cfg.sjko.phase_start(min(1, cfg.sjko.phases - 1))
+        sc = self.cfg.sjko
+        return sc.phase_start(min(1, sc.phases - 1))
 
     def begin(self, state: TrainState) -> None:
         """Enter the phase of the iteration about to run (:func:`enter_phase`)."""
@@ -221,7 +221,7 @@ class SJKOIteration(UOTMIteration):
     def real_batch(self, state: TrainState, y: Tensor) -> Tensor:
         r"""``y`` plus :math:`\sigma_k\varepsilon`, :math:`\sigma_k=` ``noise_scale/(k+1)`` in phase :math:`k`
         (:func:`uotm.sjko.data_noise`), drawn from the state's generator; ``y`` itself when ``noise_scale`` is 0."""
-        sc = state.cfg.sjko
+        sc = self.cfg.sjko
         sigma = sj.data_noise(state.phase, sc.noise_scale) if sc.noise_scale > 0 else 0.0
         y = y.detach()
         if sigma > 0:
@@ -233,7 +233,7 @@ class SJKOIteration(UOTMIteration):
     def map_source(self, state: TrainState, x: Tensor, amp) -> Tensor:
         """:math:`T_{old}(x,z')` with a fresh latent :math:`z'` (drawn in every phase, so that the generator's
         sequence does not depend on the phase); ``x`` itself in phase 0, where :math:`T_{old}` is the identity."""
-        z_old = _draw_like(state, (x.shape[0], state.cfg.net.z_dim))
+        z_old = _draw_like(state, (x.shape[0], self.cfg.net.z_dim))
         if state.phase == 0:
             return x
         with torch.no_grad(), amp:
@@ -299,7 +299,7 @@ def make_state(cfg: ImageConfig, transport_map: nn.Module, potential: nn.Module,
     opt_pot = torch.optim.Adam(potential.parameters(), lr=cfg.lr_potential, betas=tuple(cfg.betas), **kw)
     cosine = torch.optim.lr_scheduler.CosineAnnealingLR
     iteration = iteration_for(cfg)
-    t_max = iteration.schedule_length(cfg)
+    t_max = iteration.schedule_length()
     sched_map = cosine(opt_map, T_max=t_max, eta_min=cfg.lr_floor)
     sched_pot = cosine(opt_pot, T_max=t_max, eta_min=cfg.lr_floor)
     noise = torch.Generator(device=device).manual_seed(cfg.seed)
@@ -595,7 +595,7 @@ def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progr
     board = tensorboard_writer(run_dir, state.step) if main else None
 
     it = state.iteration
-    total = it.total_steps(cfg, order.batches_per_epoch)
+    total = it.total_steps(order.batches_per_epoch)
     if cfg.steps:
         total = min(total, cfg.steps)
     n_grid = 64 if cfg.image_size <= 64 else 16
