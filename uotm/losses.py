@@ -86,7 +86,7 @@ class SemiDual:
     (its data side), :meth:`map_loss`. Every loss takes per-sample tensors and returns a scalar (the batch mean).
     """
 
-    def __init__(self, psi1: str | PsiConjugate = "kl", psi2: str | PsiConjugate = "kl", tau: float = 1.0,
+    def __init__(self, psi1: str | PsiConjugate, psi2: str | PsiConjugate, tau: float,
                  reference_half_tau: bool = False):
         _check_tau(tau)
         if not isinstance(reference_half_tau, bool):
@@ -186,9 +186,9 @@ class JKOStep(SemiDual):
 
     def cost(self, x: Tensor, y: Tensor) -> Tensor:
         r""":math:`c_h(x,y)` per sample, shape ``(B,)``: :func:`quadratic_cost` with :math:`\tau` of :func:`jko_tau`."""
-        if self.dim is not None and x[0].numel() != self.dim:
+        if self.dim is not None and math.prod(x.shape[1:]) != self.dim:
             raise ValueError(f"this step averages the cost over dim={self.dim} coordinates, but the samples have "
-                             f"{x[0].numel()}")
+                             f"{math.prod(x.shape[1:])}")
         return super().cost(x, y)
 
     def source_term(self, v_fake: Tensor, x: Tensor | None = None, t_x: Tensor | None = None) -> Tensor:
