@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from uotm.losses import WAE_SCALES, WAEGAN, WAEMMD, imq_kernel, mmd_imq, quadratic_cost
+from uotm.losses import WAE_SCALES, imq_kernel, mmd_imq
 from uotm.wae import (MERGE_RTOL, ConvDecoder, ConvEncoder, WAEConfig, merge_margins, pushforward,
                       random_vegan_problem, train_wae, vegan_sides)
 
