@@ -83,7 +83,7 @@ from scipy.optimize import minimize
 from uotm.book import glue, show_table
 from uotm.exact import c_transform, maximise_semi_dual, primal_value, solve_uot, squared_distances
 from uotm.exact import semi_dual_value as semi_dual
-from uotm.losses import potential_loss
+from uotm.losses import SemiDual
 from uotm.psi import PSI_NAMES, get_psi
 
 rng = np.random.default_rng(seed)
@@ -219,8 +219,8 @@ plt.show()
 # \end{aligned}
 # $$
 #
-# UOTM minimises $L_v$ over the potential (`uotm.losses.potential_loss`). For the map it minimises
-# $L_T=\int[c(x,T(x))-v(T(x))]\,d\mu(x)$ (`uotm.losses.map_loss`) instead of maximising $L_v$: as $\Psi_1^*$ is
+# UOTM minimises $L_v$ over the potential (`uotm.losses.SemiDual.potential_loss`). For the map it minimises
+# $L_T=\int[c(x,T(x))-v(T(x))]\,d\mu(x)$ (`SemiDual.map_loss`) instead of maximising $L_v$: as $\Psi_1^*$ is
 # non-decreasing, both are optimised by the same $T$, the pointwise minimiser of $c(x,\cdot)-v$, and $L_T$'s
 # gradient is not scaled by $(\Psi_1^*)'$. A stochastic map $T(x,z)$ lets the generator split a point's mass as a
 # plan does.
@@ -340,7 +340,7 @@ n_results = glue("n_results", len(results))
 # Two consequences for code. First, the reference code's $\Psi^*(s)=e^s$ shifts $J$ by the total masses
 # $\mu(\mathcal X)+\nu(\mathcal Y)$: same maximiser, wrong value. Second, with uniform weights and the map that
 # attains the $c$-transform, $T(x_i)=y_{j(i)}$ with $j(i)\in\arg\min_j[C_{ij}-v_j]$, UOTM's potential loss
-# `uotm.losses.potential_loss` (with $\tau=1$) is exactly $-J(v)$.
+# `uotm.losses.SemiDual("kl", "kl", tau=1).potential_loss` is exactly $-J(v)$.
 
 # %%
 psi = get_psi("kl")
@@ -352,15 +352,14 @@ print(f"J with e^s-1 minus J with e^s = {shift:.12f}; "
       f"m(mu) + m(nu) = {a.sum() + b.sum():.12f}")
 assert abs(shift - (a.sum() + b.sum())) < 1e-12
 
-# uniform weights: potential_loss is a mean over samples
+# uniform weights: SemiDual.potential_loss is a mean over samples
 n, m = C.shape
 a_u, b_u = np.full(n, 1 / n), np.full(m, 1 / m)
 v = maximise_semi_dual(a_u, b_u, C, psi, psi)
 j_star = np.argmin(C - v[None, :], axis=1)  # the map giving the c-transform
-loss = potential_loss(
+loss = SemiDual(psi1="kl", psi2="kl", tau=1.0).potential_loss(
     v_real=torch.tensor(v), v_fake=torch.tensor(v[j_star]),
     x=torch.tensor(x), t_x=torch.tensor(y[j_star]),
-    tau=1.0, psi1="kl", psi2="kl",
 ).item()
 J = semi_dual(v, C, a_u, b_u, psi, psi)
 print(f"potential_loss = {loss:.10f}, -J(v) = {-J:.10f}")

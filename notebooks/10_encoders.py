@@ -136,7 +136,8 @@ from uotm.data.toy import make_distribution
 from uotm.exact import MERGE_RTOL, merge_margins, random_vegan_problem, vegan_sides, w2
 from uotm.plots import image_grid
 from uotm.presets import preset
-from uotm.wae import WAEConfig, mmd_imq, squared_error, train_wae
+from uotm.losses import mmd_imq, quadratic_cost
+from uotm.wae import WAEConfig, train_wae
 
 torch.set_num_threads(1)  # small networks, shared cores
 claims = Claims(enabled=check_networks)
@@ -323,7 +324,8 @@ for name, cfg in toy_configs.items():
 toy_scores = {}
 for name, (run, samples, codes) in toy_runs.items():
     toy_scores[name] = {"W2": w2(samples, test),
-                        "recon": float(squared_error(torch.as_tensor(test), run.reconstruct(test).double()).mean()),
+                        "recon": float(quadratic_cost(torch.as_tensor(test), run.reconstruct(test).double(),
+                                                      1.0).mean()),
                         "mmd": float(mmd_imq(torch.as_tensor(codes), prior)), "seconds": run.seconds}
 toy_scores["data (fresh sample)"] = {"W2": w2(floor_sample, test)}
 toy_scores["fitted Gaussian"] = {"W2": w2(gauss_sample, test)}
@@ -486,9 +488,9 @@ x_held = to_signed(held_out.images)
 recon = digits_run.reconstruct(x_held)
 with torch.no_grad():
     agreement = float((classifier(recon).argmax(1) == held_out.labels).float().mean())
-recon_held = float(squared_error(x_held, recon).mean())
-recon_train = float(squared_error(digits_run.data[:len(x_held)], digits_run.reconstruct(digits_run.data[:len(x_held)]))
-                    .mean())
+recon_held = float(quadratic_cost(x_held, recon, 1.0).mean())
+recon_train = float(quadratic_cost(digits_run.data[:len(x_held)],
+                                   digits_run.reconstruct(digits_run.data[:len(x_held)]), 1.0).mean())
 
 samples = digits_run.sample(n_eval, seed=seed + 5)
 fid = {"WAE samples": metrics.proxy_fid(samples, data_root),

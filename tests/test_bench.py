@@ -23,8 +23,8 @@ from uotm.presets import preset
 from uotm.train import make_state, train_step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIELDS = {"preset", "device", "device_type", "torch", "cuda", "precision", "precision_requested", "channels_last",
-          "compile", "r1_every", "batch", "steps", "warmup", "warmup_s", "ms_per_iter", "images_per_s",
+FIELDS = {"model", "iteration", "preset", "device", "device_type", "torch", "cuda", "precision", "precision_requested",
+          "channels_last", "compile", "r1_every", "batch", "steps", "warmup", "warmup_s", "ms_per_iter", "images_per_s",
           "peak_memory_bytes", "peak_memory_gib", "peak_memory_kind", "flop_per_iter", "gflop_per_iter",
           "gflop_per_image_iter", "flop_counter", "tflops", "peak_tflops", "peak_kind", "peak_share", "params_map",
           "params_potential", "losses", "note"}

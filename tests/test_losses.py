@@ -3,9 +3,21 @@ import math
 import pytest
 import torch
 
-from uotm.losses import map_loss, potential_loss, quadratic_cost, r1_penalty, source_gradient_penalty
+from uotm.losses import (WAEGAN, WAEMMD, JKOStep, JKOStepJSD, SemiDual, jko_tau, mmd_imq, quadratic_cost, r1_penalty,
+                         source_gradient_penalty)
+from uotm.psi import PSI
+from uotm.losses import jko_step
+from uotm.psi import JKO_PSI
 
 D = torch.float64
+
+
+def potential_loss(v_real, v_fake, x, t_x, tau, psi1="kl", psi2="kl", reference_half_tau=False):
+    return SemiDual(psi1, psi2, tau, reference_half_tau).potential_loss(v_real, v_fake, x, t_x)
+
+
+def map_loss(v_fake, x, t_x, tau):
+    return SemiDual("linear", "linear", tau).map_loss(v_fake, x, t_x)
 
 
 def test_cost_sums_every_non_batch_dimension():
@@ -112,3 +124,103 @@ def test_penalties_gradcheck_through_double_backward():
 
     assert torch.autograd.gradcheck(r1, (w,))
     assert torch.autograd.gradcheck(src, (w,))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the iteration objects
+
+
+def _batch(seed, b=6, d=3):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(*shape, generator=g, dtype=D) for shape in ((b,), (b,), (b, d), (b, d))]
+
+
+def test_semi_dual_refuses_wrong_input():
+    with pytest.raises(ValueError, match="Psi"):
+        SemiDual("kl", "tv", 1.0)
+    with pytest.raises(ValueError, match="tau"):
+        SemiDual("kl", "kl", 0.0)
+    with pytest.raises(ValueError, match="reference_half_tau"):
+        SemiDual("kl", "kl", 1.0, reference_half_tau="yes")
+    v_real, v_fake, x, t_x = _batch(0)
+    with pytest.raises(ValueError, match="needs the source batch"):
+        SemiDual("kl", "kl", 1.0).potential_loss(v_real, v_fake)
+    with pytest.raises(ValueError, match="v_fake"):
+        SemiDual("kl", "kl", 1.0).map_loss(v_fake[:4], x, t_x)
+
+
+def test_semi_dual_with_linear_psi_is_otm():
+    # OTM's losses (balanced semi-dual): L_v = E[v(T) - c(x, T)] - E v(y), L_T = E[c(x, T) - v(T)]
+    v_real, v_fake, x, t_x = _batch(1)
+    tau = 0.3
+    otm = SemiDual("linear", "linear", tau)
+    cost = tau * (x - t_x).square().sum(dim=1)
+    assert otm.potential_loss(v_real, v_fake, x, t_x).item() == pytest.approx(
+        ((v_fake - cost).mean() - v_real.mean()).item(), rel=1e-14)
+    assert otm.map_loss(v_fake, x, t_x).item() == pytest.approx((cost - v_fake).mean().item(), rel=1e-14)
+    assert torch.equal(otm.cost(x, t_x), quadratic_cost(x, t_x, tau))
+
+
+def test_jko_step_is_the_semi_dual_with_a_balanced_source_up_to_the_constant_cost():
+    v_real, v_fake, x_old, t_x = _batch(2)
+    for name, h, scale, dim in (("kl", 0.7, "euclidean", None), ("chi", 0.1, "per_coordinate", 3),
+                                ("softplus", 2.0, "euclidean", None)):
+        step = jko_step(name, h, scale, dim)
+        tau = 1 / (2 * h) if scale == "euclidean" else 1 / (2 * h * dim)
+        assert step.tau == jko_tau(h, scale, dim) == pytest.approx(tau)
+        semi = SemiDual("linear", JKO_PSI[name], tau)
+        const = semi.cost(x_old, t_x).mean()  # the cost term: a constant in v
+        assert step.potential_loss(v_real, v_fake).item() == pytest.approx(
+            (semi.potential_loss(v_real, v_fake, x_old, t_x) + const).item(), rel=1e-12)
+        assert torch.equal(step.map_loss(v_fake, x_old, t_x), semi.map_loss(v_fake, x_old, t_x))
+        # the same gradients in v
+        a = [v.clone().requires_grad_(True) for v in (v_real, v_fake)]
+        b = [v.clone().requires_grad_(True) for v in (v_real, v_fake)]
+        ga = torch.autograd.grad(step.potential_loss(*a), a)
+        gb = torch.autograd.grad(semi.potential_loss(*b, x_old, t_x), b)
+        assert all(torch.allclose(u, w, rtol=1e-14) for u, w in zip(ga, gb))
+
+
+def test_jko_step_refuses_wrong_input_and_jsd_overrides_what_differs():
+    with pytest.raises(ValueError, match="PsiConjugate"):
+        JKOStep("kl", 1.0)
+    with pytest.raises(ValueError, match="step size h"):
+        JKOStep(PSI["kl"], float("nan"))
+    with pytest.raises(ValueError, match="dim"):
+        JKOStep(PSI["kl"], 1.0, "per_coordinate", 0)
+    v_real, v_fake, x_old, t_x = _batch(3)
+    jsd = JKOStepJSD(0.5)
+    assert isinstance(jsd, JKOStep) and jsd.psi1.name == "linear" and jsd.psi2 is PSI["softplus"]
+    sp = torch.nn.functional.softplus
+    assert torch.equal(jsd.data_term(v_real), SemiDual("linear", "softplus", 1.0).data_term(v_real))
+    assert jsd.potential_loss(v_real, v_fake).item() == pytest.approx(
+        (sp(-v_real).mean() + sp(v_fake).mean()).item(), rel=1e-14)
+    assert jsd.map_loss(v_fake, x_old, t_x).item() == pytest.approx(
+        (jsd.cost(x_old, t_x) + sp(-v_fake)).mean().item(), rel=1e-14)
+
+
+def test_wae_objects_by_hand_and_refuse_wrong_input():
+    with pytest.raises(ValueError, match="lam"):
+        WAEMMD(-1.0)
+    with pytest.raises(ValueError, match="prior_sigma2"):
+        WAEGAN(1.0, prior_sigma2=0.0)
+    g = torch.Generator().manual_seed(4)
+    x, x_rec = torch.randn(5, 1, 2, 2, generator=g, dtype=D), torch.randn(5, 1, 2, 2, generator=g, dtype=D)
+    codes, prior = torch.randn(5, 2, generator=g, dtype=D), torch.randn(5, 2, generator=g, dtype=D)
+    mmd = WAEMMD(3.0, prior_sigma2=2.0)
+    assert torch.equal(mmd.penalty(codes, prior), mmd_imq(codes, prior, 2.0))
+    loss, recon = mmd.map_loss(x, x_rec, torch.tensor(0.5, dtype=D))
+    assert recon.item() == pytest.approx((x - x_rec).square().sum(dim=(1, 2, 3)).mean().item(), rel=1e-14)
+    assert loss.item() == pytest.approx(recon.item() + 1.5, rel=1e-14)
+    # WAE-GAN: the discriminator tells prior samples (1) from codes (0); the encoder's penalty is non-saturating
+    disc = lambda z: z[:, 0] - z[:, 1]  # noqa: E731 - one logit per point
+    gan = WAEGAN(3.0)
+    sp = torch.nn.functional.softplus
+    want = sp(-disc(prior)).mean() + sp(disc(codes)).mean()
+    loss_d = gan.discriminator_loss(disc, codes, prior)
+    assert loss_d.item() == pytest.approx(want.item(), rel=1e-12)
+    assert gan.js_estimate(loss_d) == pytest.approx(math.log(2) - want.item() / 2)
+    assert gan.penalty(codes, prior, disc).item() == pytest.approx(sp(-disc(codes)).mean().item(), rel=1e-12)
+    with pytest.raises(ValueError, match="discriminator"):
+        gan.penalty(codes, prior)
+    assert torch.equal(gan.cost(x, x_rec), quadratic_cost(x, x_rec, 1.0))

@@ -13,7 +13,6 @@ import torch
 import torch.multiprocessing as mp
 import yaml
 
-import uotm.sjko as sj
 import uotm.train as T
 from uotm.bench import format_report
 from uotm.cli import main
@@ -129,18 +128,19 @@ def test_from_dict_rejects_unknown_sjko_keys():
 
 def _spy(state, monkeypatch):
     """Record the map's inputs (its last call is the map step's), the old map's inputs and outputs, and the
-    arguments of uotm.sjko.map_loss."""
+    arguments of the S-JKO losses' map_loss (uotm.losses.JKOStep)."""
     rec = {"map": [], "old": [], "loss": []}
     state.transport_map.register_forward_hook(lambda m, args, out: rec["map"].append(args))
     state.old_map.register_forward_hook(lambda m, args, out: rec["old"].append((args, out)))
-    real = sj.map_loss
+    losses = state.iteration.losses
+    real = losses.map_loss
 
-    def spy(v_fake, x_old, x_new, h, cost_scale="euclidean", loss="kl"):
-        rec["loss"].append(dict(x_old=x_old.detach().clone(), x_new=x_new.detach().clone(), h=h,
-                                cost_scale=cost_scale, loss=loss))
-        return real(v_fake, x_old, x_new, h, cost_scale, loss)
+    def spy(v_fake, x_old, x_new):
+        rec["loss"].append(dict(x_old=x_old.detach().clone(), x_new=x_new.detach().clone(), h=losses.h,
+                                cost_scale=losses.cost_scale))
+        return real(v_fake, x_old, x_new)
 
-    monkeypatch.setattr(sj, "map_loss", spy)
+    monkeypatch.setattr(losses, "map_loss", spy)
     return rec
 
 
@@ -165,8 +165,8 @@ def test_phase_zero_is_the_identity_and_a_phase_boundary_freezes_the_map(monkeyp
         assert torch.equal(rec["loss"][-1]["x_old"], x_map)
         assert rec["loss"][-1]["h"] == 0.1 and rec["loss"][-1]["cost_scale"] == "per_coordinate"
         assert not rec["old"]  # the old map is not run in phase 0
-        assert float(out["cost"]) == pytest.approx(float(sj.jko_cost(x_map, rec["loss"][-1]["x_new"], 0.1,
-                                                                     "per_coordinate").mean()), rel=1e-6)
+        by_hand = (x_map - rec["loss"][-1]["x_new"]).square().flatten(1).mean(1) / (2 * 0.1)
+        assert float(out["cost"]) == pytest.approx(float(by_hand.mean()), rel=1e-6)
     assert state.phase == 0
 
     at_boundary = state_of(state.transport_map)
@@ -367,7 +367,7 @@ def test_train_resume_sample_and_bench_sjko_from_the_command_line(tmp_path, caps
     assert sjko_report["model"] == "sjko" and sjko_report["phase"] == 1
     assert main(bench) == 0
     uotm_report = json.loads(capsys.readouterr().out)
-    assert "model" not in uotm_report
+    assert (uotm_report["model"], uotm_report["iteration"]) == ("uotm", "UOTM") and "phase" not in uotm_report
     # the S-JKO iteration of phase 1 runs the map once more, without gradients
     assert sjko_report["flop_per_iter"] > uotm_report["flop_per_iter"]
     assert format_report(sjko_report).startswith("S-JKO iteration (digits, phase 1): train_step, batch 8, 1 timed")

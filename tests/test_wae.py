@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from uotm.losses import WAE_SCALES, imq_kernel, mmd_imq
 from uotm.nets.wae import ConvDecoder, ConvEncoder
 from uotm.runs import load_snapshot_file, read_metrics
-from uotm.wae import WAE_SCALES, WAEConfig, imq_kernel, mmd_imq, train_wae, write_wae_outputs
+from uotm.wae import WAEConfig, train_wae, write_wae_outputs
 
 
 def _normal(n, d, seed, shift=0.0):

@@ -19,9 +19,9 @@ What it reports:
 * ``tflops`` (that work per second) and ``peak_share``, its share of the device's dense peak from :data:`PEAKS`
   (``null`` for a device not in the table, the CPU included).
 
-S-JKO (``--model sjko``): the same, for the S-JKO iteration (:func:`uotm.train.sjko_step`) of phase 1, the steady
-state of every phase after the first: the map's forward without gradients as the old map, data noise, then as
-UOTM. Its report adds ``model`` and ``phase``.
+S-JKO (``--model sjko``): the same, for the S-JKO iteration (:class:`uotm.train.SJKOIteration`) of phase 1, the
+steady state of every phase after the first: the map's forward without gradients as the old map, data noise, then
+as UOTM. The report names the ``model`` and its ``iteration``; S-JKO's adds the ``phase``.
 
 Speed switches: ``--precision`` (bf16 autocast is CUDA only: on the CPU the trainer and this benchmark run fp32 and
 say so), ``--channels-last``, ``--compile map,potential`` and, changing the algorithm, ``--r1-every K`` (lazy R1; see
@@ -254,9 +254,7 @@ def _run_bench(cfg: ImageConfig, batch: int, steps: int, warmup: int, device: to
     params_map = sum(p.numel() for p in transport_map.parameters())
     params_potential = sum(p.numel() for p in potential.parameters())
     state = make_state(cfg, transport_map, potential, device)
-    sjko = cfg.model == "sjko"
-    if sjko:  # phase 1 (two map forwards per map step) when the state has one; the first iteration enters it
-        state.step = cfg.sjko.phase_start(min(1, cfg.sjko.phases - 1))
+    state.step = state.iteration.steady_step()  # S-JKO: phase 1, entered by the first iteration
     gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     y = torch.rand(batch, cfg.channels, cfg.image_size, cfg.image_size, generator=gen, device=device) * 2 - 1
     if cuda:
@@ -292,9 +290,8 @@ def _run_bench(cfg: ImageConfig, batch: int, steps: int, warmup: int, device: to
     note = None
     if not cuda and cfg.precision == "bf16":
         note = "bf16 autocast is CUDA only: the CPU runs fp32, as the trainer does"
-    extra = {"model": "sjko", "phase": state.phase} if sjko else {}
     return {
-        **extra,
+        "model": cfg.model, "iteration": state.iteration.name, **state.iteration.log_extras(state),
         "preset": cfg.preset, "device": name, "device_type": device.type, "torch": torch.__version__,
         "cuda": torch.version.cuda if cuda else None,
         "precision": precision, "precision_requested": cfg.precision, "channels_last": state.channels_last,
@@ -331,8 +328,7 @@ def format_report(r: dict) -> str:
         return "unknown" if v is None else format(v, fmt)
 
     lines = [
-        (f"S-JKO iteration ({r['preset']}, phase {r['phase']})" if r.get("model") == "sjko" else
-         f"UOTM iteration ({r['preset']})")
+        f"{r['iteration']} iteration ({r['preset']}" + (f", phase {r['phase']}" if "phase" in r else "") + ")"
         + f": train_step, batch {r['batch']}, {r['steps']} timed steps after {r['warmup']} warm-up",
         f"  device     {r['device']}; torch {r['torch']}" + (f", CUDA {r['cuda']}" if r["cuda"] else ""),
         f"  settings   precision {r['precision']}, channels_last {r['channels_last']}, "

@@ -34,8 +34,8 @@ def _psi_name(name: str) -> None:
     get_psi(name)
 
 
-#: S-JKO's cost conventions (:func:`uotm.sjko.jko_cost`) and its data-side losses (:data:`uotm.psi.JKO_PSI` and the
-#: JSD variant), named here where the configurations check them.
+#: S-JKO's cost conventions (:func:`uotm.losses.jko_tau`) and its data-side losses (:data:`uotm.psi.JKO_PSI` and
+#: the JSD variant, :func:`uotm.losses.jko_step`), named here where the configurations check them.
 COST_SCALES = ("euclidean", "per_coordinate")
 SJKO_LOSSES = ("kl", "chi", "softplus", "jsd")
 

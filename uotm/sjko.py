@@ -27,12 +27,14 @@ with :math:`T_{old}` the map of the previous phase (the identity in phase 0) and
 (:math:`\lVert x-y\rVert^2/(2hd)`); this module's default is the Euclidean :math:`h` of the formula, and
 ``cost_scale="per_coordinate"`` gives the authors' convention (their :math:`h` is a Euclidean step of :math:`hd`).
 
-This module holds what every S-JKO trainer shares: the two losses (and the JSD variant of the authors' code) on the
-data-side conjugates :data:`uotm.psi.JKO_PSI`, and the data-noise schedule; the closed-form Gaussian iterates that
-check a learned flow are :func:`uotm.exact.gaussian_jko_iterates`. Below them, the toy trainer
-:func:`train_sjko_toy` (:class:`SJKOToyConfig`, :data:`TOY_PRESETS`, :func:`sample`) runs the authors'
-one-generator scheme or the naive one-map-per-step baseline on 2-D data, and times both (and counts their network
-forwards with a counter it is given, :class:`uotm.bench.ForwardCounter`).
+This module holds what every S-JKO trainer shares: :func:`uotm.losses.jko_step` (the two losses of one JKO step by the
+authors' names: :class:`uotm.losses.JKOStep`, the semi-dual's with the data-side conjugates
+:data:`uotm.psi.JKO_PSI`, and :class:`uotm.losses.JKOStepJSD`, the JSD variant of their code) and the
+data-noise schedule; the closed-form Gaussian iterates that check a learned flow are
+:func:`uotm.exact.gaussian_jko_iterates`. Below them, the toy trainer :func:`train_sjko_toy`
+(:class:`SJKOToyConfig`, :data:`TOY_PRESETS`, :func:`sample`) runs the authors' one-generator scheme or the
+naive one-map-per-step baseline on 2-D data, and times both (and counts their network forwards with a counter
+it is given, :class:`uotm.bench.ForwardCounter`).
 """
 
 from __future__ import annotations
@@ -45,57 +47,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from .config import NON_NEGATIVE, POSITIVE, SEED, UNIT, Config, Rule, one_of
 from .data.toy import TOY_NAMES, make_distribution
-from .losses import _flat
+from . import losses
+from .losses import r1_penalty
 from .nets.toy import LatentFreeMap, ToyMap, ToyPotential
 from .presets import COST_SCALES, check_loss_name
 from .psi import JKO_PSI
 from .runs import write_yaml
 
 Tensor = torch.Tensor
-
-
-def jko_cost(x_old: Tensor, x_new: Tensor, h: float, cost_scale: str = "euclidean") -> Tensor:
-    r""":math:`\lVert x_{old}-x_{new}\rVert^2/(2h)` per sample, shape ``(B,)``; with ``cost_scale="per_coordinate"``
-    the squared distance is averaged over the coordinates, :math:`\lVert\cdot\rVert^2/(2hd)` (the authors' code)."""
-    if not (isinstance(h, (int, float)) and math.isfinite(h) and h > 0):
-        raise ValueError(f"the step size h must be a positive finite number, got {h!r}")
-    if cost_scale not in COST_SCALES:
-        raise ValueError(f"cost_scale must be one of {COST_SCALES}, got {cost_scale!r}")
-    if x_old.shape != x_new.shape or x_old.dim() < 1:
-        raise ValueError(f"x_old {tuple(x_old.shape)} and x_new {tuple(x_new.shape)} must have one shape (B, ...)")
-    sq = (x_old - x_new).reshape(x_old.shape[0], -1).square()
-    sq = sq.mean(dim=1) if cost_scale == "per_coordinate" else sq.sum(dim=1)
-    return sq / (2 * h)
-
-
-def potential_loss(v_real: Tensor, v_fake: Tensor, loss: str = "kl") -> Tensor:
-    r"""The potential's loss of one JKO step (R1 not included): :math:`\mathbb E\,\Psi^*(-v(y))+\mathbb E\,v(T)`;
-    for ``loss="jsd"``, :math:`\mathbb E\,\mathrm{softplus}(-v(y))+\mathbb E\,\mathrm{softplus}(v(T))`."""
-    check_loss_name(loss)
-    real, fake = _flat(v_real, "v_real"), _flat(v_fake, "v_fake")
-    if loss == "jsd":
-        return F.softplus(-real).mean() + F.softplus(fake).mean()
-    return JKO_PSI[loss].star(-real).mean() + fake.mean()
-
-
-def map_loss(v_fake: Tensor, x_old: Tensor, x_new: Tensor, h: float, cost_scale: str = "euclidean",
-             loss: str = "kl") -> Tensor:
-    r"""The map's loss :math:`\mathbb E[c_h(T_{old},T)-v(T)]`; for ``loss="jsd"``,
-    :math:`\mathbb E[c_h(T_{old},T)+\mathrm{softplus}(-v(T))]`."""
-    check_loss_name(loss)
-    cost = jko_cost(x_old, x_new, h, cost_scale)
-    fake = _flat(v_fake, "v_fake")
-    if fake.shape[0] != cost.shape[0]:
-        raise ValueError(f"v_fake has {fake.shape[0]} values but the batch has {cost.shape[0]} samples")
-    if loss == "jsd":
-        return (cost + F.softplus(-fake)).mean()
-    return (cost - fake).mean()
 
 
 def data_noise(phase: int, scale: float = 1 / 32) -> float:
@@ -372,6 +336,7 @@ def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progre
     pot_params = list(pot.parameters())
     frozen: list[nn.Module] = []  # naive: the maps of the earlier phases
     old: nn.Module | None = None  # sjko: T_old (None = identity)
+    step = losses.jko_step(cfg.loss, cfg.h, cfg.cost_scale, d)  # the losses of one JKO step
     run = SJKOToyRun(cfg, None, [], [], pot, forwards=None if counter is None else 0)
     run.data = target.sample(max(cfg.keep_points, 1), torch.Generator().manual_seed(cfg.seed + 2)).numpy()[
         : cfg.keep_points]
@@ -423,10 +388,9 @@ def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progre
                 with torch.no_grad():
                     fake = gen(x, z)
                 v_real = pot(y)
-                loss_v = potential_loss(v_real, pot(fake), cfg.loss)
+                loss_v = step.potential_loss(v_real, pot(fake))  # no T_old: see uotm.losses.JKOStep
                 if r1:
-                    (grad,) = torch.autograd.grad(v_real.sum(), y, create_graph=True)
-                    loss_v = loss_v + cfg.r1_gamma / 2 * grad.reshape(B, -1).square().sum(dim=1).mean()
+                    loss_v = loss_v + r1_penalty(v_real, y, cfg.r1_gamma)
                 opt_pot.zero_grad(set_to_none=True)
                 loss_v.backward(inputs=pot_params)
                 opt_pot.step()
@@ -439,11 +403,12 @@ def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progre
                     x_old = x2
                 z = torch.randn(B, cfg.z_dim, generator=g)
                 fake = gen(x2, z)
-                cost = jko_cost(x_old, fake, cfg.h, cfg.cost_scale)
-                loss_t = map_loss(pot(fake), x_old, fake, cfg.h, cfg.cost_scale, cfg.loss)
+                loss_t = step.map_loss(pot(fake), x_old, fake)
                 opt_map.zero_grad(set_to_none=True)
                 loss_t.backward(inputs=map_params)
                 opt_map.step()
+                with torch.no_grad():
+                    cost = step.cost(x_old, fake)
                 it += 1
                 it_times.append(time.perf_counter() - t_it)
                 bar.update(1)

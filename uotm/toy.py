@@ -2,7 +2,7 @@ r"""Toy UOTM: learn a stochastic map between low-dimensional distributions (the 
 
 One iteration takes a source batch :math:`x` and a data batch :math:`y`, makes ``potential_steps`` Adam steps on the
 potential's loss (fresh :math:`z` each time, same batches), then one Adam step on the map's loss (the semi-dual
-losses of :mod:`uotm.losses`, the loop of the reference's ``train_toy.py``).
+losses of :class:`uotm.losses.SemiDual`, the loop of the reference's ``train_toy.py``).
 
 Differences from the reference, all deliberate:
 
@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from .config import NON_NEGATIVE, POSITIVE, SEED, UNIT, Config, Rule
 from .data.toy import ToyDistribution, resolve_pair
 from .data import toy as toy_data
-from .losses import map_loss, potential_loss, quadratic_cost, source_gradient_penalty
+from .losses import SemiDual, source_gradient_penalty
 from .nets.toy import ToyMap, ToyPotential
 from .psi import get_psi
 from . import runs
@@ -113,9 +113,11 @@ def save_config(config: ToyConfig, path: Path) -> None:
 
 
 def _iteration(
-    cfg: ToyConfig, tmap: ToyMap, pot: ToyPotential, opt_map, opt_pot, x: Tensor, y: Tensor, g: torch.Generator
+    cfg: ToyConfig, losses: SemiDual, tmap: ToyMap, pot: ToyPotential, opt_map, opt_pot, x: Tensor, y: Tensor,
+    g: torch.Generator,
 ) -> dict[str, Tensor]:
-    """One UOTM iteration: ``potential_steps`` potential steps then one map step, all on the batches (x, y)."""
+    """One UOTM iteration on the losses ``losses``: ``potential_steps`` potential steps then one map step, all on
+    the batches (x, y)."""
     pot_params = list(pot.parameters())
     map_params = list(tmap.parameters())
     z_dim = tmap.z_dim
@@ -126,7 +128,7 @@ def _iteration(
         with torch.set_grad_enabled(reg):
             t_x = tmap(xs, z)
         v_fake = pot(t_x)
-        loss_v = potential_loss(pot(y), v_fake, xs, t_x, cfg.tau, cfg.psi1, cfg.psi2)
+        loss_v = losses.potential_loss(pot(y), v_fake, xs, t_x)
         if reg:
             loss_v = loss_v + source_gradient_penalty(v_fake, xs, cfg.reg_lambda)
         opt_pot.zero_grad(set_to_none=True)
@@ -134,12 +136,12 @@ def _iteration(
         opt_pot.step()
     z = torch.randn(x.shape[0], z_dim, generator=g)
     t_x = tmap(x, z)
-    loss_t = map_loss(pot(t_x), x, t_x, cfg.tau)
+    loss_t = losses.map_loss(pot(t_x), x, t_x)
     opt_map.zero_grad(set_to_none=True)
     loss_t.backward(inputs=map_params)
     opt_map.step()
     return {"potential_loss": loss_v.detach(), "map_loss": loss_t.detach(),
-            "cost": quadratic_cost(x, t_x.detach(), cfg.tau).mean()}
+            "cost": losses.cost(x, t_x.detach()).mean()}
 
 
 def train_toy(cfg: ToyConfig, out_dir: str | Path | None = None, progress: bool = True) -> ToyRun:
@@ -157,6 +159,7 @@ def train_toy(cfg: ToyConfig, out_dir: str | Path | None = None, progress: bool 
     opt_map = torch.optim.Adam(tmap.parameters(), lr=cfg.lr_map, foreach=True)
     opt_pot = torch.optim.Adam(pot.parameters(), lr=cfg.lr_potential, foreach=True)
     n_batches = min(len(target), len(source)) // cfg.batch_size
+    semi_dual = SemiDual(cfg.psi1, cfg.psi2, cfg.tau)  # the losses (OTM: linear on both sides)
 
     metrics: list[dict] = []
     log_file = None
@@ -174,7 +177,7 @@ def train_toy(cfg: ToyConfig, out_dir: str | Path | None = None, progress: bool 
                 sl = slice(b * cfg.batch_size, (b + 1) * cfg.batch_size)
                 y = target[perm_t[sl]]
                 x = torch.randn(cfg.batch_size, d, generator=g) if src.is_noise else source[perm_s[sl]]
-                losses = _iteration(cfg, tmap, pot, opt_map, opt_pot, x, y, g)
+                losses = _iteration(cfg, semi_dual, tmap, pot, opt_map, opt_pot, x, y, g)
                 it += 1
                 if it % cfg.log_every == 0 or (epoch == cfg.epochs - 1 and b == n_batches - 1):
                     row = {"step": it, "epoch": epoch + 1, **{k: float(v) for k, v in losses.items()},

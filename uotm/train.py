@@ -9,10 +9,10 @@ Each iteration (:func:`train_step`) makes one Adam step on the potential, then o
     \qquad
     L_T = \mathbb E_{x',z'}\big[c(x',T(x',z')) - v(T(x',z'))\big],
 
-with :math:`c(x,y)=\tau\lVert x-y\rVert^2`, a fresh source batch :math:`x\sim N(0,I)` of the image's shape and
-latents :math:`z\sim N(0,I_{z\_dim})` for each step, and real images :math:`y`. Then the EMA of the map's weights
-moves towards them. Both learning rates follow a cosine from their initial value to ``lr_floor`` over
-``schedule_epochs`` epochs, stepped once per epoch.
+(:class:`uotm.losses.SemiDual`) with :math:`c(x,y)=\tau\lVert x-y\rVert^2`, a fresh source batch
+:math:`x\sim N(0,I)` of the image's shape and latents :math:`z\sim N(0,I_{z\_dim})` for each step, and real
+images :math:`y`. Then the EMA of the map's weights moves towards them. Both learning rates follow a cosine from
+their initial value to ``lr_floor`` over ``schedule_epochs`` epochs, stepped once per epoch.
 
 **S-JKO** (``cfg.model == "sjko"``, arXiv:2402.05443) runs through the same state, loop, snapshots and processes. Phase
 :math:`k` is one JKO step; an iteration is a potential step then a map step on
@@ -24,13 +24,18 @@ moves towards them. Both learning rates follow a cosine from their initial value
     \qquad
     L_T = \mathbb E_{x',z',z''}\big[c_h(T_{old}(x',z''),T(x',z')) - v(T(x',z'))\big]
 
-(:func:`uotm.sjko.potential_loss`, :func:`uotm.sjko.map_loss`; the ``jsd`` variant as there), with
+(:class:`uotm.losses.JKOStep`: the semi-dual's losses with a balanced source side and :math:`\tau=1/(2h)`, the
+constant cost term of :math:`L_v` left out; the ``jsd`` variant as there), with
 :math:`\sigma_k=` ``noise_scale/(k+1)``, independent latents for the map and the frozen ``old_map``, and
 :math:`T_{old}(x,\cdot)=x` in phase 0. When the iteration that starts phase :math:`k\ge1` begins, the map's
 current weights are copied into ``state.old_map`` (on every process; it gets no gradient); the map, the potential,
 both Adam states, the EMA and the schedule simply go on. The cosine runs once over all phases, stepped every
 iteration, to ``lr_floor``. The snapshot holds ``old_map`` and the phase, so a resumed run repeats an
 uninterrupted one across phase boundaries too. Sampling is one forward of the EMA map, as for UOTM.
+
+The loop and :func:`train_step` are written once; the model is chosen in one place, :func:`iteration_for`, which
+gives the config's :class:`UOTMIteration` or :class:`SJKOIteration`: the losses, the schedule, and S-JKO's own
+steps (entering a phase, the data noise, :math:`T_{old}`).
 
 :func:`train` runs the loop: one process, or several under torchrun (``uotm.dist``); the global batch is
 ``cfg.batch_size`` whatever their number. A run folder (:mod:`uotm.runs`) holds ``config.yaml``, ``metrics.jsonl``
@@ -62,7 +67,7 @@ from . import dist as udist
 from . import runs
 from . import sjko as sj
 from .data.images import BatchOrder, ImageDataset, TensorImages, batches, make_dataset
-from .losses import map_loss, potential_loss, quadratic_cost, r1_penalty
+from .losses import SemiDual, jko_step, r1_penalty
 from .presets import ImageConfig
 from .runs import read_metrics  # noqa: F401 - the metrics log of a run folder (uotm.train.read_metrics)
 
@@ -135,8 +140,120 @@ class TrainState:
     # phase of the last iteration begun
     old_map: nn.Module | None = None
     phase: int = 0
+    iteration: UOTMIteration | None = None  # the model's iteration (iteration_for(cfg)); make_state sets it
 
 
+class UOTMIteration:
+    r"""What the image loop asks of UOTM: its losses (:class:`uotm.losses.SemiDual` with the config's
+    :math:`\Psi_1^*`, :math:`\Psi_2^*`, :math:`\tau` and ``reference_half_tau``), its schedule and its length, and
+    the three points where a model's iteration may add a step of its own (none for UOTM). :class:`SJKOIteration`
+    overrides what S-JKO does differently; :func:`iteration_for` picks one for a config."""
+
+    name = "UOTM"
+    uses_old_map = False  # whether the state keeps a frozen copy of the map (S-JKO's T_old)
+    schedule_every_iteration = False  # the cosine is stepped once per epoch
+
+    def __init__(self, cfg: ImageConfig):
+        self.cfg = cfg
+        self.losses = SemiDual(cfg.psi1, cfg.psi2, cfg.tau, cfg.reference_half_tau)
+
+    def schedule_length(self) -> int:
+        """The cosine schedule's ``T_max``, in the steps it is stepped by: ``schedule_epochs`` epochs."""
+        return self.cfg.schedule_epochs
+
+    def total_steps(self, batches_per_epoch: int) -> int:
+        """The iterations of a whole run (before ``cfg.steps`` cuts it short): ``epochs`` epochs."""
+        return self.cfg.epochs * batches_per_epoch
+
+    def steady_step(self) -> int:
+        """The iteration from which an iteration is typical of the run (what the benchmark times): the first."""
+        return 0
+
+    def begin(self, state: TrainState) -> None:
+        """Called when an iteration begins (``state.step`` iterations done)."""
+
+    def real_batch(self, state: TrainState, y: Tensor) -> Tensor:
+        """The real batch the potential step sees: ``y`` itself."""
+        return y
+
+    def map_source(self, state: TrainState, x: Tensor, amp) -> Tensor:
+        """The points the map step's cost is measured from, for the source batch ``x``: ``x`` itself."""
+        return x
+
+    def log_extras(self, state: TrainState) -> dict:
+        """What a metrics line (and the benchmark's report) adds for this model: nothing."""
+        return {}
+
+
+class SJKOIteration(UOTMIteration):
+    r"""What the image loop asks of S-JKO (arXiv:2402.05443): the losses of one JKO step
+    (:func:`uotm.losses.jko_step`: ``sjko.loss``, ``sjko.h``, ``sjko.cost_scale`` over the image's
+    :math:`C\cdot H\cdot W` coordinates), a cosine over all phases stepped every iteration, and its three steps:
+    entering the phase of the iteration (:func:`enter_phase`), noise :math:`\sigma_k` on the real batch, and the
+    frozen map :math:`T_{old}(x,z')` of the previous phase (the identity in phase 0) as the points the map step's
+    cost is measured from."""
+
+    name = "S-JKO"
+    uses_old_map = True
+    schedule_every_iteration = True
+
+    def __init__(self, cfg: ImageConfig):
+        self.cfg, sc = cfg, cfg.sjko
+        self.losses = jko_step(sc.loss, sc.h, sc.cost_scale, cfg.channels * cfg.image_size ** 2)
+
+    def schedule_length(self) -> int:
+        """One cosine over all phases, stepped every iteration: ``sjko.total_steps``."""
+        return self.cfg.sjko.total_steps
+
+    def total_steps(self, batches_per_epoch: int) -> int:
+        """All phases' iterations, ``sjko.total_steps``, whatever ``epochs`` says."""
+        return self.cfg.sjko.total_steps
+
+    def steady_step(self) -> int:
+        """The start of phase 1 (where the old map runs: two map forwards per map step), if the run has one."""
+        sc = self.cfg.sjko
+        return sc.phase_start(min(1, sc.phases - 1))
+
+    def begin(self, state: TrainState) -> None:
+        """Enter the phase of the iteration about to run (:func:`enter_phase`)."""
+        enter_phase(state)
+
+    def real_batch(self, state: TrainState, y: Tensor) -> Tensor:
+        r"""``y`` plus :math:`\sigma_k\varepsilon`, :math:`\sigma_k=` ``noise_scale/(k+1)`` in phase :math:`k`
+        (:func:`uotm.sjko.data_noise`), drawn from the state's generator; ``y`` itself when ``noise_scale`` is 0."""
+        sc = self.cfg.sjko
+        sigma = sj.data_noise(state.phase, sc.noise_scale) if sc.noise_scale > 0 else 0.0
+        y = y.detach()
+        if sigma > 0:
+            y = y + sigma * _draw_like(state, tuple(y.shape))
+            if state.channels_last:
+                y = y.contiguous(memory_format=torch.channels_last)
+        return y
+
+    def map_source(self, state: TrainState, x: Tensor, amp) -> Tensor:
+        """:math:`T_{old}(x,z')` with a fresh latent :math:`z'` (drawn in every phase, so that the generator's
+        sequence does not depend on the phase); ``x`` itself in phase 0, where :math:`T_{old}` is the identity."""
+        z_old = _draw_like(state, (x.shape[0], self.cfg.net.z_dim))
+        if state.phase == 0:
+            return x
+        with torch.no_grad(), amp:
+            return state.old_map(x, z_old)
+
+    def log_extras(self, state: TrainState) -> dict:
+        """The phase of the last iteration begun."""
+        return {"phase": state.phase}
+
+
+#: The image loop's model by ``ImageConfig.model``.
+ITERATIONS: dict[str, type[UOTMIteration]] = {"uotm": UOTMIteration, "sjko": SJKOIteration}
+
+
+def iteration_for(cfg: ImageConfig) -> UOTMIteration:
+    """The iteration of ``cfg.model`` (:data:`ITERATIONS`), with its losses made from ``cfg``: the one place where
+    the image trainer and the benchmark choose between the models."""
+    if cfg.model not in ITERATIONS:
+        raise ValueError(f"unknown model {cfg.model!r}: choose one of {', '.join(ITERATIONS)}")
+    return ITERATIONS[cfg.model](cfg)
 
 
 def make_state(cfg: ImageConfig, transport_map: nn.Module, potential: nn.Module, device="cpu",
@@ -181,7 +298,8 @@ def make_state(cfg: ImageConfig, transport_map: nn.Module, potential: nn.Module,
     opt_map = torch.optim.Adam(transport_map.parameters(), lr=cfg.lr_map, betas=tuple(cfg.betas), **kw)
     opt_pot = torch.optim.Adam(potential.parameters(), lr=cfg.lr_potential, betas=tuple(cfg.betas), **kw)
     cosine = torch.optim.lr_scheduler.CosineAnnealingLR
-    t_max = cfg.sjko.total_steps if cfg.model == "sjko" else cfg.schedule_epochs
+    iteration = iteration_for(cfg)
+    t_max = iteration.schedule_length()
     sched_map = cosine(opt_map, T_max=t_max, eta_min=cfg.lr_floor)
     sched_pot = cosine(opt_pot, T_max=t_max, eta_min=cfg.lr_floor)
     noise = torch.Generator(device=device).manual_seed(cfg.seed)
@@ -195,10 +313,10 @@ def make_state(cfg: ImageConfig, transport_map: nn.Module, potential: nn.Module,
     if "potential" in cfg.compile:
         compiled["potential_ddp"] = torch.compile(pot_ddp)
         compiled["potential"] = compiled["potential_ddp"] if pot_ddp is potential else torch.compile(potential)
-    old_map = copy.deepcopy(transport_map).eval().requires_grad_(False) if cfg.model == "sjko" else None
+    old_map = copy.deepcopy(transport_map).eval().requires_grad_(False) if iteration.uses_old_map else None
     state = TrainState(cfg, transport_map, potential, ema, opt_map, opt_pot, sched_map, sched_pot, noise, device,
                        map_ddp, pot_ddp, rank, world, channels_last, compiled=compiled,
-                       old_map=old_map)
+                       old_map=old_map, iteration=iteration)
     state._lists = {
         "map": list(transport_map.parameters()), "potential": list(potential.parameters()),
         "ema": list(ema.parameters()), "map_buffers": list(transport_map.buffers()),
@@ -243,10 +361,10 @@ def update_ema(state: TrainState) -> None:
         torch._foreach_copy_(lists["ema_buffers"], lists["map_buffers"])
 
 
-def _potential_update(state: TrainState, y: Tensor, t_x: Tensor, amp, loss_fn) -> tuple[Tensor, ...]:
-    """The potential's step shared by UOTM and S-JKO: ``v`` on the real batch ``y`` and on the transported batch
-    ``t_x`` (a constant), the model's loss ``loss_fn(v_real, v_fake)`` plus R1 on ``y`` on the iterations that take
-    it (``r1_every``), one optimiser step. Returns ``(loss_v, r1, v_real, v_fake)`` (v in fp32)."""
+def _potential_update(state: TrainState, y: Tensor, x: Tensor, t_x: Tensor, amp) -> tuple[Tensor, ...]:
+    """The potential's step: ``v`` on the real batch ``y`` and on the transported batch ``t_x`` = T(x, z) (a
+    constant), the model's potential loss plus R1 on ``y`` on the iterations that take it (``r1_every``), one
+    optimiser step. Returns ``(loss_v, r1, v_real, v_fake)`` (v in fp32)."""
     cfg = state.cfg
     r1_on = cfg.r1_gamma > 0 and state.step % cfg.r1_every == 0
     y = y.detach().requires_grad_(r1_on)
@@ -255,7 +373,7 @@ def _potential_update(state: TrainState, y: Tensor, t_x: Tensor, amp, loss_fn) -
         v_real = (state.potential_ddp if r1_on else potential)(y)  # R1's double backward: eager
         v_fake = potential(t_x)
     v_real, v_fake = v_real.float(), v_fake.float()
-    loss_v = loss_fn(v_real, v_fake)
+    loss_v = state.iteration.losses.potential_loss(v_real, v_fake, x, t_x.float())
     if r1_on:
         r1 = r1_penalty(v_real, y, cfg.r1_gamma * cfg.r1_every)
     else:
@@ -267,18 +385,20 @@ def _potential_update(state: TrainState, y: Tensor, t_x: Tensor, amp, loss_fn) -
 
 
 def train_step(state: TrainState, y: Tensor) -> dict[str, Tensor]:
-    """One UOTM iteration on this process's real batch ``y`` (b, C, H, W) in [−1, 1]: a potential step, a map
-    step, an EMA update. Returns the detached losses as 0-d tensors on the device (no host synchronisation):
-    ``potential_loss`` (the Ψ* terms), ``r1`` (the penalty added to the potential's loss at this iteration: with
-    lazy R1, ``r1_every`` times R1 or 0), ``map_loss``, ``cost`` (mean :math:`c(x,T(x,z))` of the map step),
-    ``v_real`` and ``v_fake`` (mean potential on real and transported images).
+    """One iteration of the model (``state.iteration``, :func:`iteration_for`) on this process's real batch ``y``
+    (b, C, H, W) in [−1, 1]: a potential step, a map step, an EMA update. Returns the detached losses as 0-d tensors
+    on the device (no host synchronisation): ``potential_loss`` (the potential loss of ``state.iteration.losses``),
+    ``r1`` (the penalty added to the potential's loss at this iteration: with lazy R1, ``r1_every`` times R1 or 0),
+    ``map_loss``, ``cost`` (the mean cost of the map step: :math:`c(x,T(x,z))`, or S-JKO's
+    :math:`c_h(T_{old},T)`), ``v_real`` and ``v_fake`` (mean potential on real and transported images).
 
-    The networks run under bf16 autocast on CUDA (``cfg.precision == "bf16"``); the cost, the Ψ* terms and R1's
-    reductions are computed in fp32. The caller advances ``state.step`` (lazy R1 reads it; S-JKO's phase follows
-    it). With ``cfg.model == "sjko"`` the iteration is :func:`sjko_step`'s."""
-    if state.cfg.model == "sjko":
-        return sjko_step(state, y)
-    cfg = state.cfg
+    The model's own steps come in at three points (:class:`UOTMIteration`, :class:`SJKOIteration`): when the
+    iteration begins (S-JKO enters its phase), on the real batch of the potential step (S-JKO's data noise) and on
+    the points the map step's cost is measured from (S-JKO's :math:`T_{old}(x,z')`). The networks run under bf16
+    autocast on CUDA (``cfg.precision == "bf16"``); the cost, the Ψ* terms and R1's reductions are computed in
+    fp32. The caller advances ``state.step`` (lazy R1 reads it; S-JKO's phase follows it)."""
+    cfg, it = state.cfg, state.iteration
+    it.begin(state)
     b = y.shape[0]
     amp = autocast(cfg, state.device)
     fast = state.compiled
@@ -289,75 +409,23 @@ def train_step(state: TrainState, y: Tensor) -> dict[str, Tensor]:
     x, z = _draw(state, b)
     with torch.no_grad(), amp:
         t_x = fast.get("map", state.transport_map)(x, z)
-    loss_v, r1, v_real, v_fake = _potential_update(
-        state, y, t_x, amp,
-        lambda vr, vf: potential_loss(vr, vf, x, t_x.float(), cfg.tau, cfg.psi1, cfg.psi2, cfg.reference_half_tau))
+    loss_v, r1, v_real, v_fake = _potential_update(state, it.real_batch(state, y), x, t_x, amp)
 
     # map step: fresh x, z; the potential's weights get no gradient
     x, z = _draw(state, b)
+    x_from = it.map_source(state, x, amp)
     with amp:
         t_x = fast.get("map_ddp", state.map_ddp)(x, z)
         v_t = fast.get("potential", state.potential)(t_x)
-    t_x = t_x.float()
-    loss_t = map_loss(v_t.float(), x, t_x, cfg.tau)
+    t_x, x_from = t_x.float(), x_from.float()
+    loss_t = it.losses.map_loss(v_t.float(), x_from, t_x)
     state.opt_map.zero_grad(set_to_none=True)
     loss_t.backward(inputs=state._lists["map"])
     state.opt_map.step()
     update_ema(state)
 
     with torch.no_grad():
-        cost = quadratic_cost(x, t_x, cfg.tau).mean()
-    return {"potential_loss": loss_v.detach(), "r1": r1.detach(), "map_loss": loss_t.detach(), "cost": cost,
-            "v_real": v_real.detach().mean(), "v_fake": v_fake.detach().mean()}
-
-
-def sjko_step(state: TrainState, y: Tensor) -> dict[str, Tensor]:
-    r"""One S-JKO iteration of phase ``cfg.sjko.phase_of(state.step)`` (entered first, see :func:`enter_phase`):
-    noise :math:`\sigma_k` on the real batch, a potential step on :func:`uotm.sjko.potential_loss` plus R1 (on the
-    noisy images), then a map step on :func:`uotm.sjko.map_loss` against ``old_map`` (the identity in phase 0) on
-    independent latents, then the EMA. Returns the keys of :func:`train_step`; ``cost`` is the mean
-    :math:`c_h(T_{old},T)` of the map step."""
-    cfg, sc = state.cfg, state.cfg.sjko
-    enter_phase(state)
-    b = y.shape[0]
-    amp = autocast(cfg, state.device)
-    fast = state.compiled
-    if state.channels_last:
-        y = y.contiguous(memory_format=torch.channels_last)
-
-    # potential step: T(x, z) is a constant here; the data get sigma_k noise
-    x, z = _draw(state, b)
-    with torch.no_grad(), amp:
-        t_x = fast.get("map", state.transport_map)(x, z)
-    sigma = sj.data_noise(state.phase, sc.noise_scale) if sc.noise_scale > 0 else 0.0
-    y = y.detach()
-    if sigma > 0:
-        y = y + sigma * _draw_like(state, tuple(y.shape))
-        if state.channels_last:
-            y = y.contiguous(memory_format=torch.channels_last)
-    loss_v, r1, v_real, v_fake = _potential_update(state, y, t_x, amp,
-                                                   lambda vr, vf: sj.potential_loss(vr, vf, sc.loss))
-
-    # map step: fresh x, z for the map and z' for the old map; the potential's weights get no gradient
-    x, z = _draw(state, b)
-    z_old = _draw_like(state, (b, cfg.net.z_dim))
-    if state.phase == 0:
-        t_old = x  # T_old is the identity in phase 0
-    else:
-        with torch.no_grad(), amp:
-            t_old = state.old_map(x, z_old)
-    with amp:
-        t_x = fast.get("map_ddp", state.map_ddp)(x, z)
-        v_t = fast.get("potential", state.potential)(t_x)
-    t_x, t_old = t_x.float(), t_old.float()
-    loss_t = sj.map_loss(v_t.float(), t_old, t_x, sc.h, sc.cost_scale, sc.loss)
-    state.opt_map.zero_grad(set_to_none=True)
-    loss_t.backward(inputs=state._lists["map"])
-    state.opt_map.step()
-    update_ema(state)
-
-    with torch.no_grad():
-        cost = sj.jko_cost(t_old, t_x.detach(), sc.h, sc.cost_scale).mean()
+        cost = it.losses.cost(x_from, t_x.detach()).mean()
     return {"potential_loss": loss_v.detach(), "r1": r1.detach(), "map_loss": loss_t.detach(), "cost": cost,
             "v_real": v_real.detach().mean(), "v_fake": v_fake.detach().mean()}
 
@@ -526,8 +594,8 @@ def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progr
     log_file = open(metrics_path, "a", buffering=1) if main else None
     board = tensorboard_writer(run_dir, state.step) if main else None
 
-    sjko = cfg.model == "sjko"
-    total = cfg.sjko.total_steps if sjko else cfg.epochs * order.batches_per_epoch
+    it = state.iteration
+    total = it.total_steps(order.batches_per_epoch)
     if cfg.steps:
         total = min(total, cfg.steps)
     n_grid = 64 if cfg.image_size <= 64 else 16
@@ -562,8 +630,7 @@ def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progr
                **dict(zip(LOSS_KEYS, means)),
                "lr_map": state.opt_map.param_groups[0]["lr"], "lr_potential": state.opt_potential.param_groups[0]["lr"],
                "sec_per_iter": (now - last["time"]) / max(n, 1), "seconds": now - start_time}
-        if sjko:
-            row["phase"] = state.phase
+        row.update(it.log_extras(state))
         if not all(math.isfinite(v) for v in row.values()):  # the learning rates (the losses were checked)
             raise not_finite("learning rates")
         acc.zero_()
@@ -575,10 +642,10 @@ def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progr
                     if key != "step":
                         board.add_scalar(f"train/{key}", value, state.step)
             bar.set_postfix(loss_v=f"{row['potential_loss']:.3g}", loss_T=f"{row['map_loss']:.3g}",
-                            cost=f"{row['cost']:.3g}", **({"phase": state.phase} if sjko else {}))
+                            cost=f"{row['cost']:.3g}", **it.log_extras(state))
 
     bar = tqdm(total=total, initial=state.step, disable=not (progress and main), unit="it", dynamic_ncols=True,
-               desc=f"{'S-JKO' if sjko else 'UOTM'} {cfg.preset}")
+               desc=f"{it.name} {cfg.preset}")
     try:
         while state.step < total:
             for y in batches(dataset, order, state.epoch, state.batch, device, cfg.num_workers):
@@ -589,13 +656,11 @@ def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progr
                 first_bad.copy_(torch.where(bad & (first_bad == never), state.step + 1, first_bad))
                 state.step += 1
                 state.batch += 1
-                if sjko:  # S-JKO: one cosine over all phases, stepped every iteration
+                end_of_epoch = state.batch == order.batches_per_epoch
+                if it.schedule_every_iteration or end_of_epoch:  # S-JKO: every iteration; UOTM: every epoch
                     state.sched_map.step()
                     state.sched_potential.step()
-                if state.batch == order.batches_per_epoch:  # the end of an epoch: UOTM's cosine moves on
-                    if not sjko:
-                        state.sched_map.step()
-                        state.sched_potential.step()
+                if end_of_epoch:
                     state.epoch, state.batch = state.epoch + 1, 0
                 bar.update(1)
                 done = state.step >= total

@@ -19,10 +19,13 @@ coordinates, or pixels):
 
 * ``penalty="mmd"`` (WAE-MMD, the default): :math:`D` is the squared MMD with the inverse multiquadric kernel
   :math:`k(x,y)=\sum_s C_s/(C_s+\lVert x-y\rVert^2)`, :math:`C_s=2d_z\sigma_z^2 s`,
-  :math:`s\in\{0.1,0.2,0.5,1,2,5,10\}`, estimated by the unbiased U-statistic (:func:`mmd_imq`);
+  :math:`s\in\{0.1,0.2,0.5,1,2,5,10\}`, estimated by the unbiased U-statistic (:func:`uotm.losses.mmd_imq`);
 * ``penalty="gan"`` (WAE-GAN): :math:`D` is the Jensen–Shannon divergence estimated by a latent discriminator,
   trained by alternating steps; the encoder's term is the non-saturating :math:`-\log\sigma(d(\tilde z))`. With
   this penalty and :math:`c=\lVert\cdot\rVert^2` the objective is the adversarial auto-encoder's.
+
+The losses are :class:`uotm.losses.WAEMMD` and :class:`uotm.losses.WAEGAN` (:data:`WAE_LOSSES` by penalty);
+:func:`train_wae` calls them.
 
 The encoder :math:`Q(Z|X)` is deterministic (``encoder="deterministic"``, :math:`z=\mu(x)`) or Gaussian
 (``encoder="gaussian"``, :math:`z=\mu(x)+\sigma(x)\odot\varepsilon`, reparametrised). The networks are in
@@ -43,62 +46,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from .config import NON_NEGATIVE, POSITIVE, SEED, Config
+from .losses import WAEGAN, WAEMMD, mmd_imq
 from .nets.wae import ConvDecoder, ConvEncoder, LatentDiscriminator, MLPDecoder, MLPEncoder
 
 Tensor = torch.Tensor
 
-WAE_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)  # the WAE paper's multipliers of the kernel's base constant
 ENCODERS = ("deterministic", "gaussian")
-PENALTIES = ("mmd", "gan")
+#: WAE's objectives by ``WAEConfig.penalty``: the one place the trainer chooses between them.
+WAE_LOSSES: dict[str, type[WAEMMD]] = {"mmd": WAEMMD, "gan": WAEGAN}
+PENALTIES = tuple(WAE_LOSSES)
 IMAGE_DATA = ("digits",)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# the MMD penalty
-
-
-def imq_kernel(x: Tensor, y: Tensor, sigma2: float = 1.0, scales=WAE_SCALES) -> Tensor:
-    r"""The inverse multiquadric kernel matrix :math:`K_{ij}=\sum_s C_s/(C_s+\lVert x_i-y_j\rVert^2)`,
-    :math:`C_s=2d\sigma^2 s`, for points ``x`` (n, d) and ``y`` (m, d); shape (n, m)."""
-    if x.dim() != 2 or y.dim() != 2 or x.shape[1] != y.shape[1]:
-        raise ValueError(f"x and y must be (n, d) and (m, d) with the same d, got {tuple(x.shape)} and "
-                         f"{tuple(y.shape)}")
-    if not (isinstance(sigma2, (int, float)) and math.isfinite(sigma2) and sigma2 > 0):
-        raise ValueError(f"sigma2 must be a positive finite number, got {sigma2!r}")
-    scales = tuple(scales)
-    if not scales or any(not (math.isfinite(s) and s > 0) for s in scales):
-        raise ValueError(f"scales must be positive finite numbers, got {scales!r}")
-    d2 = (x.unsqueeze(1) - y.unsqueeze(0)).square().sum(-1)
-    base = 2.0 * x.shape[1] * sigma2
-    return sum(base * s / (base * s + d2) for s in scales)
-
-
-def mmd_imq(x: Tensor, y: Tensor, sigma2: float = 1.0, scales=WAE_SCALES) -> Tensor:
-    r"""The unbiased estimate of :math:`\mathrm{MMD}^2` between the laws of samples ``x`` (n, d) and ``y`` (m, d)
-    with :func:`imq_kernel`:
-
-    .. math::
-
-        \frac{1}{n(n-1)}\sum_{i\ne j}k(x_i,x_j)+\frac{1}{m(m-1)}\sum_{i\ne j}k(y_i,y_j)
-        -\frac{2}{nm}\sum_{i,j}k(x_i,y_j).
-
-    Its expectation is the squared MMD (0 for equal laws), so it can be slightly negative. Needs n, m ≥ 2."""
-    if x.dim() != 2 or y.dim() != 2 or x.shape[0] < 2 or y.shape[0] < 2:
-        raise ValueError(f"the unbiased MMD needs two samples (n, d), (m, d) with n, m >= 2, got "
-                         f"{tuple(x.shape)} and {tuple(y.shape)}")
-    n, m = x.shape[0], y.shape[0]
-    kxx = imq_kernel(x, x, sigma2, scales)
-    kyy = imq_kernel(y, y, sigma2, scales)
-    kxy = imq_kernel(x, y, sigma2, scales)
-    # the diagonal of k(x, x) is the number of scales exactly (distance 0)
-    sxx = (kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
-    syy = (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
-    return sxx + syy - 2.0 * kxy.mean()
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -206,11 +167,6 @@ def build_networks(cfg: WAEConfig, data_shape: tuple[int, ...]) -> tuple[nn.Modu
 # training
 
 
-def squared_error(x: Tensor, y: Tensor) -> Tensor:
-    r""":math:`c(x,y)=\lVert x-y\rVert^2` summed over every coordinate (pixel) of a sample; shape (B,)."""
-    return (x - y).square().flatten(1).sum(1)
-
-
 @dataclass
 class WAERun:
     """A trained WAE: encoder Q(Z|X), decoder G, the training data and the metrics."""
@@ -267,6 +223,7 @@ def train_wae(cfg: WAEConfig, data: Tensor | None = None, progress: bool = True)
                 raise ValueError(f"data must hold at least batch_size={cfg.batch_size} finite samples, got "
                                  f"{len(data)}")
         enc, dec, disc = build_networks(cfg, tuple(data.shape[1:]))
+    objective = WAE_LOSSES[cfg.penalty](cfg.lam, cfg.prior_sigma2)
     params = list(enc.parameters()) + list(dec.parameters())
     opt = torch.optim.Adam(params, lr=cfg.lr_map)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps, eta_min=cfg.lr_map / 10)
@@ -287,22 +244,20 @@ def train_wae(cfg: WAEConfig, data: Tensor | None = None, progress: bool = True)
             z_prior = sigma * torch.randn(b, cfg.z_dim, generator=g)
             z = enc(x, g)
             logs = {}
-            if disc is not None:
+            if disc is not None:  # WAE-GAN: the discriminator's steps first
                 for _ in range(cfg.discriminator_steps):
-                    loss_d = (F.binary_cross_entropy_with_logits(disc(z_prior), torch.ones(b))
-                              + F.binary_cross_entropy_with_logits(disc(z.detach()), torch.zeros(b)))
+                    loss_d = objective.discriminator_loss(disc, z, z_prior)
                     opt_d.zero_grad(set_to_none=True)
                     loss_d.backward()
                     opt_d.step()
-                penalty = F.binary_cross_entropy_with_logits(disc(z), torch.ones(b))  # non-saturating
-                logs["penalty"] = math.log(2.0) - 0.5 * float(loss_d.detach())
+                penalty = objective.penalty(z, z_prior, disc)
+                logs["penalty"] = objective.js_estimate(loss_d)
                 with torch.no_grad():
                     logs["mmd"] = float(mmd_imq(z, z_prior, cfg.prior_sigma2))
             else:
-                penalty = mmd_imq(z, z_prior, cfg.prior_sigma2)
+                penalty = objective.penalty(z, z_prior)
                 logs["penalty"] = float(penalty.detach())
-            recon = squared_error(x, dec(z)).mean()
-            loss = recon + cfg.lam * penalty
+            loss, recon = objective.map_loss(x, dec(z), penalty)
             opt.zero_grad(set_to_none=True)
             loss.backward(inputs=params)
             opt.step()
