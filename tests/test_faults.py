@@ -581,3 +581,17 @@ def test_what_works_still_works(tmp_path, capsys, made_run, name, setup, check):
     assert got == 0, captured.err
     assert check(tmp_path, captured.out), captured.out
     assert files(made_run) == made_before
+
+
+def test_the_metrics_log_writes_lines_as_it_goes_and_refuses_nan(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    with runs.MetricsLog(path) as log:
+        log.write({"step": 1, "loss": 0.5})
+        assert runs.read_metrics(path) == [{"step": 1, "loss": 0.5}]  # on disk before the log is closed
+        with pytest.raises(ValueError):
+            log.write({"step": 2, "loss": math.nan})  # NaN is not JSON
+    with runs.MetricsLog(path, append=True) as log:
+        log.write({"step": 2, "loss": 0.25})
+    assert [r["step"] for r in runs.read_metrics(path)] == [1, 2]
+    runs.MetricsLog(None).write({"step": 3})  # no folder: nothing is written
+    assert [r["step"] for r in runs.read_metrics(path)] == [1, 2]

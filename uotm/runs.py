@@ -11,7 +11,8 @@ A run folder holds ``config.yaml``, ``metrics.jsonl`` (one JSON object a line, t
   removes the temporary file);
 * loads a snapshot (:func:`load_snapshot_file`), turning a truncated, empty or garbage file into one sentence, and
   says whether a snapshot is good (:func:`is_finite`: weights, optimiser states and learning rates finite);
-* reads the metrics log (:func:`read_metrics`), skipping a torn last line with a warning that names the file.
+* appends to the metrics log as a run goes (:class:`MetricsLog`: one JSON line a row, flushed at once) and reads it
+  back (:func:`read_metrics`), skipping a torn last line with a warning that names the file.
 
 Every fault is a ``ValueError`` of one sentence (the command line prints it and exits with status 2);
 :class:`Interrupted` is the ``KeyboardInterrupt`` of a run stopped by Ctrl-C, with the step reached and the step
@@ -198,6 +199,33 @@ def is_finite(obj) -> bool:
     if isinstance(obj, (list, tuple)):
         return all(is_finite(v) for v in obj)
     return True
+
+
+class MetricsLog:
+    """A JSON-lines log of a run (``metrics.jsonl``, ``phases.jsonl``) written as the run goes: one row a line,
+    flushed at once, so that a killed run leaves every row it logged (and at worst a torn last line, which
+    :func:`read_metrics` skips). ``path=None`` (no run folder, or not process 0) logs nothing; ``append`` continues
+    a resumed run's log. A row must be finite numbers, strings, lists and mappings: NaN is not JSON, so a row
+    holding one is a ``ValueError`` (the trainers stop on a non-finite loss before they log it)."""
+
+    def __init__(self, path: str | Path | None, append: bool = False):
+        self.path = Path(path) if path is not None else None
+        self._file = open(self.path, "a" if append else "w", buffering=1) if self.path is not None else None
+
+    def write(self, row: dict) -> None:
+        if self._file is not None:
+            self._file.write(json.dumps(row, allow_nan=False) + "\n")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> "MetricsLog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _metric_lines(path: Path) -> list[tuple[str, dict]]:

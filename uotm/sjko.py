@@ -39,7 +39,6 @@ it is given, :class:`uotm.bench.ForwardCounter`).
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -52,7 +51,7 @@ from tqdm.auto import tqdm
 
 from .config import NON_NEGATIVE, POSITIVE, SEED, UNIT, Config, Rule, one_of
 from .data.toy import TOY_NAMES, make_distribution
-from . import losses
+from . import losses, runs
 from .losses import r1_penalty
 from .nets.toy import LatentFreeMap, ToyMap, ToyPotential
 from .presets import COST_SCALES, check_loss_name
@@ -342,11 +341,10 @@ def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progre
         : cfg.keep_points]
     r1 = cfg.r1_gamma > 0
 
-    log_file = phase_file = None
     if out is not None:
-        save_sjko_config(cfg, out / "config.yaml")
-        log_file = open(out / "metrics.jsonl", "w", buffering=1)
-        phase_file = open(out / "phases.jsonl", "w", buffering=1)
+        save_sjko_config(cfg, out / runs.CONFIG)
+    log = runs.MetricsLog(out / runs.METRICS if out is not None else None)
+    phase_log = runs.MetricsLog(out / "phases.jsonl" if out is not None else None)
     start = time.perf_counter()
     it = 0
     first = cfg.phase_steps if cfg.first_phase_steps is None else cfg.first_phase_steps
@@ -420,8 +418,7 @@ def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progre
                         raise FloatingPointError(f"a loss became NaN or infinite at phase {k}, iteration {it} "
                                                  f"({row}); lower the learning rates or raise h")
                     run.metrics.append(row)
-                    if log_file is not None:
-                        log_file.write(json.dumps(row) + "\n")
+                    log.write(row)
             train_seconds, train_cpu = time.perf_counter() - phase_start, time.thread_time() - phase_cpu
             forwards = None
             if counter is not None:  # counted before the evaluation's draws
@@ -447,17 +444,15 @@ def train_sjko_toy(cfg: SJKOToyConfig, out_dir: str | Path | None = None, progre
                             float(loss_t.detach()),
                             float(cost.detach().mean()))
             run.phases.append(rec)
-            if phase_file is not None:
-                phase_file.write(json.dumps({
-                    "phase": k, "train_seconds": round(train_seconds, 4), "train_cpu_seconds": round(train_cpu, 4),
-                    "iteration_seconds": rec.iteration_seconds, "forwards_per_iteration": forwards,
-                    "sample_seconds": rec.sample_seconds, "sample_cpu_seconds": rec.sample_cpu_seconds,
-                    "mean": rec.mean.tolist(), "cov": rec.cov.tolist()}) + "\n")
+            phase_log.write({
+                "phase": k, "train_seconds": round(train_seconds, 4), "train_cpu_seconds": round(train_cpu, 4),
+                "iteration_seconds": rec.iteration_seconds, "forwards_per_iteration": forwards,
+                "sample_seconds": rec.sample_seconds, "sample_cpu_seconds": rec.sample_cpu_seconds,
+                "mean": rec.mean.tolist(), "cov": rec.cov.tolist()})
     finally:
         bar.close()
-        for f in (log_file, phase_file):
-            if f is not None:
-                f.close()
+        log.close()
+        phase_log.close()
     run.seconds = time.perf_counter() - start
     gen.requires_grad_(False)
     if naive:

@@ -14,7 +14,6 @@ Differences from the reference, all deliberate:
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -162,10 +161,9 @@ def train_toy(cfg: ToyConfig, out_dir: str | Path | None = None, progress: bool 
     semi_dual = SemiDual(cfg.psi1, cfg.psi2, cfg.tau)  # the losses (OTM: linear on both sides)
 
     metrics: list[dict] = []
-    log_file = None
     if out is not None:
-        save_config(cfg, out / "config.yaml")
-        log_file = open(out / "metrics.jsonl", "w", buffering=1)
+        save_config(cfg, out / runs.CONFIG)
+    log = runs.MetricsLog(out / runs.METRICS if out is not None else None)
     start = time.perf_counter()
     it = 0
     bar = tqdm(range(cfg.epochs), desc="toy UOTM", unit="epoch", disable=not progress, leave=False)
@@ -184,15 +182,14 @@ def train_toy(cfg: ToyConfig, out_dir: str | Path | None = None, progress: bool 
                            "seconds": round(time.perf_counter() - start, 3)}
                     if not all(math.isfinite(row[k]) for k in losses):
                         raise FloatingPointError(
-                            f"a loss became NaN or infinite at iteration {it} ({row}); lower lr_map and lr_potential or raise tau")
+                            f"a loss became NaN or infinite at iteration {it} ({row}); lower lr_map and lr_potential or "
+                            "raise tau")
                     metrics.append(row)
-                    if log_file is not None:
-                        log_file.write(json.dumps(row) + "\n")
+                    log.write(row)
                     bar.set_postfix(loss_v=f"{row['potential_loss']:.3g}", loss_T=f"{row['map_loss']:.3g}")
     finally:
         bar.close()
-        if log_file is not None:
-            log_file.close()
+        log.close()
     seconds = time.perf_counter() - start
     with torch.no_grad():
         z = torch.randn(len(source), tmap.z_dim, generator=g)

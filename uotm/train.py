@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -184,6 +183,10 @@ class UOTMIteration:
         """What a metrics line (and the benchmark's report) adds for this model: nothing."""
         return {}
 
+    def plan(self) -> dict:
+        """What a dry run (:func:`run_plan`) adds for this model: nothing."""
+        return {}
+
 
 class SJKOIteration(UOTMIteration):
     r"""What the image loop asks of S-JKO (arXiv:2402.05443): the losses of one JKO step
@@ -213,6 +216,17 @@ class SJKOIteration(UOTMIteration):
         """The start of phase 1 (where the old map runs: two map forwards per map step), if the run has one."""
         sc = self.cfg.sjko
         return sc.phase_start(min(1, sc.phases - 1))
+
+    def plan(self) -> dict:
+        """The schedule a dry run shows: phases, iterations, the Euclidean step h that the cost convention means
+        (``h`` times the coordinates for ``per_coordinate``), the cosine."""
+        cfg, sc = self.cfg, self.cfg.sjko
+        scale = cfg.channels * cfg.image_size**2 if sc.cost_scale == "per_coordinate" else 1
+        return {"sjko_schedule": {
+            "phases": sc.phases, "first_phase_steps": sc.first_phase_steps, "phase_steps": sc.phase_steps,
+            "total_steps": sc.total_steps, "steps_run": cfg.total_steps, "euclidean_h": float(f"{sc.h * scale:.6g}"),
+            "cosine": f"{cfg.lr_map:g}/{cfg.lr_potential:g} -> {cfg.lr_floor:g} over {sc.total_steps} iterations",
+        }}
 
     def begin(self, state: TrainState) -> None:
         """Enter the phase of the iteration about to run (:func:`enter_phase`)."""
@@ -591,7 +605,7 @@ def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progr
             runs.clear(run_dir, RUN_FILES)
         save_config(cfg, run_dir / runs.CONFIG)
         runs.truncate_metrics(metrics_path, state.step)
-    log_file = open(metrics_path, "a", buffering=1) if main else None
+    log = runs.MetricsLog(metrics_path if main else None, append=True)
     board = tensorboard_writer(run_dir, state.step) if main else None
 
     it = state.iteration
@@ -635,8 +649,8 @@ def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progr
             raise not_finite("learning rates")
         acc.zero_()
         last["step"], last["time"], last["row"] = state.step, now, row
+        log.write(row)
         if main:
-            log_file.write(json.dumps(row) + "\n")
             if board is not None:
                 for key, value in row.items():
                     if key != "step":
@@ -688,8 +702,7 @@ def _train(cfg, run_dir: Path, snap, build, dataset, info: udist.DistInfo, progr
         raise runs.Interrupted(state.step, last["snapshot"]) from None
     finally:
         bar.close()
-        if log_file is not None:
-            log_file.close()
+        log.close()
         if board is not None:
             board.close()
     return state
@@ -735,14 +748,7 @@ def run_plan(cfg: ImageConfig, run_dir: str | Path | None = None, count: bool = 
         run_dir = os.path.join("runs", cfg.preset if cfg.model == "uotm" else f"{cfg.model}-{cfg.preset}")
     plan = {"config": cfg.to_dict(), "parameters": parameter_counts(cfg) if count else None, "run_dir": str(run_dir),
             "world_size": world, "batch_per_process": cfg.batch_size // world}
-    if cfg.model == "sjko":
-        sc = cfg.sjko
-        scale = cfg.channels * cfg.image_size**2 if sc.cost_scale == "per_coordinate" else 1
-        plan["sjko_schedule"] = {
-            "phases": sc.phases, "first_phase_steps": sc.first_phase_steps, "phase_steps": sc.phase_steps,
-            "total_steps": sc.total_steps, "steps_run": cfg.total_steps, "euclidean_h": float(f"{sc.h * scale:.6g}"),
-            "cosine": f"{cfg.lr_map:g}/{cfg.lr_potential:g} -> {cfg.lr_floor:g} over {sc.total_steps} iterations",
-        }
+    plan.update(iteration_for(cfg).plan())
     return plan
 
 
