@@ -127,20 +127,17 @@ from scipy.stats import ks_2samp
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notice; no progress bars are drawn
 
 from uotm.book import Claims, glue, show_table
-from uotm.data.toy import resolve_pair
 from uotm.exact import monotone_rearrangement, quantile_bin_means, solve_uot, squared_distances
 from uotm.psi import get_psi
-from uotm.toy import ToyConfig, train_toy
+from uotm.toy import ToyConfig, train_toy, training_data
 
 claims = Claims(enabled=check_networks)
 torch.set_num_threads(1)  # the toy networks are faster on one thread
 kl = get_psi("kl")
 
-# the training sets, drawn as train_toy draws them (target first, then source, from one seeded generator)
-src_law, tgt_law = resolve_pair("p", "q")
-g = torch.Generator().manual_seed(seed)
-target = tgt_law.sample(num_data, g).numpy().astype(np.float64)[:, 0]
-source = src_law.sample(num_data, g).numpy().astype(np.float64)[:, 0]
+# the training sets of the runs below (uotm.toy.training_data: the points train_toy draws for that config)
+source, target = (s.astype(np.float64)[:, 0] for s in training_data(ToyConfig(source="p", target="q",
+                                                                              num_data=num_data, seed=seed)))
 xq, yq = quantile_bin_means(source, n_exact), quantile_bin_means(target, n_exact)  # sorted, equal weights
 a = b = np.full(n_exact, 1.0 / n_exact)
 C = squared_distances(xq, yq)
@@ -313,8 +310,8 @@ plt.show()
 # %%
 runs = {}
 for tau in taus:
-    cfg = ToyConfig(source="p", target="q", psi1="kl", psi2="kl", tau=float(tau), epochs=epochs, lr_map=lr, lr_potential=lr,
-                    batch_size=batch_size, num_data=num_data, seed=seed, log_every=5)
+    cfg = ToyConfig(source="p", target="q", psi1="kl", psi2="kl", tau=float(tau), epochs=epochs, lr_map=lr,
+                    lr_potential=lr, batch_size=batch_size, num_data=num_data, seed=seed, log_every=5)
     runs[float(tau)] = run = train_toy(cfg, progress=False)
     print(f"tau={tau}: {run.metrics[-1]['step']} iterations in {run.seconds:.0f} s")
 

@@ -108,7 +108,7 @@ from uotm.book import Claims, glue, show_table
 from uotm.data.toy import make_distribution
 from uotm.exact import solve_uot, squared_distances
 from uotm.psi import get_psi
-from uotm.toy import ToyConfig, train_toy
+from uotm.toy import ToyConfig, train_toy, training_data
 
 claims = Claims(enabled=check_networks)
 torch.set_num_threads(1)  # the toy networks are faster on one thread
@@ -150,9 +150,10 @@ def exact_outliers(x, a, y, b, mask, tau):
 
 
 def outlier_data_1d(loc, n=num_data):
-    """The training data of a 1-D run, drawn as train_toy draws it."""
-    law = make_distribution("outlier", 1, outlier_fraction=f, outlier_loc=loc)
-    return law.sample(n, torch.Generator().manual_seed(seed)).numpy().astype(np.float64)[:, 0]
+    """The training data of a 1-D run (uotm.toy.training_data: the points train_toy draws for that config)."""
+    cfg = ToyConfig(source="noise", target="outlier", dim=1, outlier_fraction=f, outlier_loc=loc, num_data=n,
+                    seed=seed)
+    return training_data(cfg)[1].astype(np.float64)[:, 0]
 
 
 # %% [markdown]
@@ -294,8 +295,8 @@ def toy_config(target, centre, tau, phi, lam):
     """The trainer's configuration of one run of this page."""
     return ToyConfig(source="noise", target=target, dim=1 if target == "outlier" else None, outlier_fraction=f,
                      outlier_loc=float(np.atleast_1d(centre)[0]), psi1=phi, psi2=phi, tau=tau, reg_lambda=lam,
-                     epochs=epochs, lr_map=lr, lr_potential=lr, potential_steps=potential_steps, num_data=num_data, seed=seed,
-                     log_every=5)
+                     epochs=epochs, lr_map=lr, lr_potential=lr, potential_steps=potential_steps, num_data=num_data,
+                     seed=seed, log_every=5)
 
 
 runs = {}

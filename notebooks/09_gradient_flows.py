@@ -148,9 +148,10 @@ claims = Claims(enabled=check_networks)
 #
 # Source $N(0,I_2)$, data $\nu=N\big((2,-1),\Sigma\big)$ with $\Sigma=\begin{pmatrix}1&0.6\\0.6&0.8\end{pmatrix}$,
 # $\Psi=$ KL, Euclidean $h=1$, $K=$ {glue:text}`gauss_K` phases (the parameter `gauss_phases`); a map that ignores
-# its latent (the exact step is a deterministic affine map), no data noise, no R1, as in the authors' toy settings. This is the preset
-# `TOY_PRESETS["gaussian2d"]` with this page's budget: networks of width `gauss_hidden` (64, where the authors' toy
-# networks are 128 wide), learning rates ten times the authors' toy values (`gauss_lr_map` $10^{-3}$ and
+# its latent (the exact step is a deterministic affine map), no data noise, no R1, as in the authors' toy settings.
+# This is the preset `TOY_PRESETS["gaussian2d"]` with this page's budget: networks of width `gauss_hidden` (64,
+# where the authors' toy networks are 128 wide), learning rates ten times the authors' toy values (`gauss_lr_map`
+# $10^{-3}$ and
 # `gauss_lr_potential` $2\cdot10^{-4}$, theirs $10^{-4}$ and $2\cdot10^{-5}$), and {glue:text}`gauss_first_iters:,`
 # iterations in the first phase and {glue:text}`gauss_iters:,` in every later one, where the authors run 5 000 per
 # phase. The first phase starts from a random network rather than from the previous answer and has the furthest to

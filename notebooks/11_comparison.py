@@ -209,8 +209,8 @@ def train_2d(model: str, problem: str, reg: float = reg_lambda) -> tuple[np.ndar
         return run.sample(n_share, seed=seed + 5).double().numpy(), run.seconds
     phi = "linear" if model == "OTM" else model[6:-1]
     cfg = ToyConfig(source="noise", target=target, psi1=phi, psi2=phi, tau=tau, epochs=toy_epochs,
-                    batch_size=toy_batch, lr_map=toy_lr, lr_potential=toy_lr, potential_steps=1, reg_lambda=reg, num_data=num_data,
-                    seed=seed, log_every=max(1, n_iter // 10))
+                    batch_size=toy_batch, lr_map=toy_lr, lr_potential=toy_lr, potential_steps=1, reg_lambda=reg,
+                    num_data=num_data, seed=seed, log_every=max(1, n_iter // 10))
     run = train_toy(cfg, progress=False)
     potential_peak[problem, model, reg] = max(abs(r["potential_loss"]) for r in run.metrics)
     with torch.no_grad():

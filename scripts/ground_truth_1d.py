@@ -70,8 +70,8 @@ def main() -> None:
     exact_info: dict[float, dict] = {}
     for tau in args.taus:
         for phi in args.phis:
-            cfg = ToyConfig(source="p", target="q", psi1=phi, psi2=phi, tau=tau, epochs=args.epochs, lr_map=args.lr, lr_potential=args.lr,
-                            reg_lambda=args.reg_lambda, seed=args.seed)
+            cfg = ToyConfig(source="p", target="q", psi1=phi, psi2=phi, tau=tau, epochs=args.epochs, lr_map=args.lr,
+                            lr_potential=args.lr, reg_lambda=args.reg_lambda, seed=args.seed)
             start = time.perf_counter()
             run = train_toy(cfg, progress=False)
             train_s = time.perf_counter() - start

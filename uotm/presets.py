@@ -176,8 +176,8 @@ class ImageConfig(Config):
                  psi2=Rule(check=_psi_name), tau=POSITIVE, r1_gamma=NON_NEGATIVE, r1_every=POSITIVE,
                  batch_size=POSITIVE, epochs=POSITIVE, lr_map=POSITIVE, lr_potential=POSITIVE, betas=UNIT,
                  schedule_epochs=POSITIVE, lr_floor=NON_NEGATIVE, ema_decay=UNIT, seed=SEED,
-                 precision=one_of("bf16", "fp32"), compile=one_of(*COMPILABLE), num_workers=NON_NEGATIVE, log_every=POSITIVE,
-                 sample_every=POSITIVE, snapshot_every=POSITIVE, steps=NON_NEGATIVE)
+                 precision=one_of("bf16", "fp32"), compile=one_of(*COMPILABLE), num_workers=NON_NEGATIVE,
+                 log_every=POSITIVE, sample_every=POSITIVE, snapshot_every=POSITIVE, steps=NON_NEGATIVE)
 
     def validate(self) -> "ImageConfig":
         """Check every field (:meth:`uotm.config.Config.check_fields`, the ``net`` and ``sjko`` blocks too) and

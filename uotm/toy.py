@@ -143,6 +143,22 @@ def _iteration(
             "cost": losses.cost(x, t_x.detach()).mean()}
 
 
+def _draw_data(cfg: ToyConfig, src: ToyDistribution, tgt: ToyDistribution,
+               g: torch.Generator) -> tuple[Tensor, Tensor]:
+    source, target = _draw_data(cfg, src, tgt, g)
+    return source, target
+
+
+def training_data(cfg: ToyConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(source, target)`` point sets, each ``(num_data, d)`` float32, that :func:`train_toy` draws for
+    ``cfg`` (the data first, then the source, from one generator seeded with ``cfg.seed``): the run's training data
+    (``ToyRun.target``) and its fixed source set (``ToyRun.source``; a noise source is redrawn every batch in
+    training, and this set is what the outputs transport). A point cloud (``npy:PATH``) is returned as it is."""
+    src, tgt = cfg.validate()
+    source, target = _draw_data(cfg, src, tgt, torch.Generator().manual_seed(cfg.seed))
+    return source.numpy(), target.numpy()
+
+
 def train_toy(cfg: ToyConfig, out_dir: str | Path | None = None, progress: bool = True) -> ToyRun:
     """Train a toy UOTM model. With ``out_dir``, write ``config.yaml`` first and ``metrics.jsonl`` as training goes
     (the folder must exist; :func:`write_outputs` writes the rest). Returns the trained :class:`ToyRun`."""
@@ -182,8 +198,8 @@ def train_toy(cfg: ToyConfig, out_dir: str | Path | None = None, progress: bool 
                            "seconds": round(time.perf_counter() - start, 3)}
                     if not all(math.isfinite(row[k]) for k in losses):
                         raise FloatingPointError(
-                            f"a loss became NaN or infinite at iteration {it} ({row}); lower lr_map and lr_potential or "
-                            "raise tau")
+                            f"a loss became NaN or infinite at iteration {it} ({row}); lower lr_map and "
+                            "lr_potential or raise tau")
                     metrics.append(row)
                     log.write(row)
                     bar.set_postfix(loss_v=f"{row['potential_loss']:.3g}", loss_T=f"{row['map_loss']:.3g}")
@@ -210,7 +226,8 @@ def prepare_out_dir(path: str | Path, overwrite: bool, files: tuple[str, ...] = 
 
 
 def write_outputs(run: ToyRun, out_dir: str | Path) -> list[Path]:
-    """Write the arrays, the snapshot (both networks and the config) and the figures of ``run`` into ``out_dir``; return the paths."""
+    """Write the arrays, the snapshot (both networks and the config) and the figures of ``run`` into ``out_dir``;
+    return the paths."""
     out = Path(out_dir)
     written = []
     for name, arr in (("source", run.source), ("transported", run.transported), ("target", run.target)):

@@ -295,8 +295,8 @@ def make_state(cfg: ImageConfig, transport_map: nn.Module, potential: nn.Module,
 
     An option that changes the algorithm, off by default:
 
-    * ``cfg.r1_every = k > 1``: lazy R1 (StyleGAN2's lazy regularisation): the penalty is added, times ``k``, only on the
-      iterations whose ``state.step`` is a multiple of ``k``; the others skip the double backward. The expected
+    * ``cfg.r1_every = k > 1``: lazy R1 (StyleGAN2's lazy regularisation): the penalty is added, times ``k``, only on
+      the iterations whose ``state.step`` is a multiple of ``k``; the others skip the double backward. The expected
       penalty per iteration is unchanged, its variance is not, and StyleGAN2 also rescales Adam's learning rate and
       betas by ``k / (k + 1)``, which this does not.
     """
