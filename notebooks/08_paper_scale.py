@@ -208,7 +208,7 @@ show_table(["field", "value"],
 # the $\Psi^*$ terms and R1's reductions in fp32; channels-last memory; fused Adam and a single foreach update for the
 # EMA; no host synchronisation inside the loop (losses stay on the device and reach the log every `log_every`
 # iterations). `torch.compile` of the map and of the potential's calls on generated images is a field of the
-# config (`--set "compile=[map, potential]"`, or the bench's `--compile map,potential`); R1 differentiates the
+# config (`--set "compile=[map, potential]"`, for `train` and `bench` alike); R1 differentiates the
 # potential twice on real images, and the compiled backward does not support that, so that call stays eager.
 #
 # One option changes the algorithm and is off in every preset: **lazy R1** (`--set r1_every=K`, from StyleGAN2's lazy

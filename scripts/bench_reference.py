@@ -25,7 +25,7 @@ The protocol is ``python -m uotm bench``'s (:mod:`uotm.bench`), on both sides: t
 untimed iterations then ``--steps`` timed ones with the device synchronised around the timed region only, images/s =
 batch / seconds per iteration, peak memory = ``torch.cuda.max_memory_allocated`` over the warm-up and the timed
 iterations. The project is timed by ``python -m uotm bench --json`` itself (bf16 and fp32, and for CIFAR-10 bf16 with
-``--compile map``), each run in its own process, one after the other on the same GPU. Repeated runs of one command on
+``--set compile=[map]``), each run in its own process, one after the other on the same GPU. Repeated runs of one command on
 a shared machine differ by a few per cent.
 
 The table (GPU, command, reference images/s, project images/s, ratio, peak memory) is printed and written to ``--out``
@@ -68,7 +68,7 @@ REFERENCE = {
 }
 # The project's runs beside each preset's reference: python -m uotm bench --preset P --batch B, then these flags.
 PROJECT_RUNS = {
-    "cifar10": (("--precision", "bf16"), ("--precision", "fp32"), ("--precision", "bf16", "--compile", "map")),
+    "cifar10": (("--precision", "bf16"), ("--precision", "fp32"), ("--precision", "bf16", "--set", "compile=[map]")),
     "celeba_256": (("--precision", "bf16"), ("--precision", "fp32")),
 }
 

@@ -16,7 +16,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 import uotm.train as T
-from uotm.bench import count_flops, device_peak, parse_compile
+from uotm.bench import count_flops, device_peak
 from uotm.cli import main
 from uotm.nets import build_networks
 from uotm.presets import preset
@@ -86,20 +86,16 @@ def test_bench_text_output_and_bf16_on_the_cpu(capsys):
     out = capsys.readouterr().out
     assert "images/s" in out and "ms/iteration" in out and "precision fp32" in out
     assert "bf16 autocast is CUDA only" in out
-    assert main(["bench", "--preset", "digits", "--compile", "mapp"]) == 2
-    assert "--compile" in capsys.readouterr().err
+    assert main(["bench", "--preset", "digits", "--set", "compile=[mapp]"]) == 2
+    assert "compile[0] must be one of map, potential" in capsys.readouterr().err
 
 
-def test_device_peaks_and_compile_names():
+def test_device_peaks():
     assert device_peak("NVIDIA H100 80GB HBM3", "bf16") == (989.4, "bf16 dense tensor-core")
     assert device_peak("NVIDIA H100 PCIe", "fp32") == (378.0, "tf32 dense tensor-core")
     assert device_peak("NVIDIA H200", "bf16")[0] == 989.4 and device_peak("NVIDIA H200 NVL", "bf16")[0] == 835.0
     assert device_peak("NVIDIA A100-SXM4-80GB", "bf16")[0] == 312.0
     assert device_peak("Tesla V100-SXM2-32GB", "bf16") == (None, "unknown")
-    assert parse_compile("none") == () and parse_compile("all") == ("map", "potential")
-    assert parse_compile("potential,map") == ("potential", "map")
-    with pytest.raises(ValueError):
-        parse_compile("generator")
 
 
 def test_count_flops_prices_attention_on_the_cpu_and_r1s_double_backward():
@@ -213,7 +209,7 @@ def test_lazy_r1_applies_k_times_the_penalty_every_k_steps():
 
 
 def test_lazy_r1_from_the_config_reaches_the_bench():
-    """``r1_every`` in the config (``--set r1_every=K``) reaches the bench; its ``--r1-every`` overrides it."""
+    """``r1_every`` in the config (``--set r1_every=K``) reaches the bench."""
     from uotm.bench import run_bench
     from uotm.presets import preset
 

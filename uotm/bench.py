@@ -24,8 +24,8 @@ steady state of every phase after the first: the map's forward without gradients
 as UOTM. The report names the ``model`` and its ``iteration``; S-JKO's adds the ``phase``.
 
 Speed switches: ``--precision`` (bf16 autocast is CUDA only: on the CPU the trainer and this benchmark run fp32 and
-say so), ``--channels-last``, ``--compile map,potential`` and, changing the algorithm, ``--r1-every K`` (lazy R1; see
-:func:`uotm.train.make_state`).
+say so) and the config's fields ``--set channels_last=true``, ``--set "compile=[map, potential]"`` and, changing
+the algorithm, ``--set r1_every=K`` (lazy R1; see :func:`uotm.train.make_state`).
 
 Counting network evaluations: :class:`ForwardCounter` counts the forward calls of the modules it is attached to.
 The toy S-JKO trainer takes one (:func:`uotm.sjko.train_sjko_toy`, ``counter=``) and reports the map forwards of
@@ -45,7 +45,6 @@ import torch
 from torch import nn
 
 from .presets import ImageConfig
-from .presets import COMPILABLE
 from .train import TrainState, configure_backends, default_networks, make_state, train_step
 
 # Dense (no sparsity) peaks in TFLOP/s from NVIDIA's data sheets: (bf16 tensor cores, tf32 tensor cores, fp32 without
@@ -306,20 +305,6 @@ def _run_bench(cfg: ImageConfig, batch: int, steps: int, warmup: int, device: to
         "params_map": params_map, "params_potential": params_potential,
         "losses": losses, "note": note,
     }
-
-
-def parse_compile(text: str) -> tuple[str, ...]:
-    """``"none"``, ``"map"``, ``"potential"``, ``"map,potential"`` or ``"all"`` as a tuple of network names."""
-    text = text.strip().lower()
-    if text in ("", "none"):
-        return ()
-    if text == "all":
-        return COMPILABLE
-    names = tuple(dict.fromkeys(t.strip() for t in text.split(",")))
-    bad = [n for n in names if n not in COMPILABLE]
-    if bad:
-        raise ValueError(f"--compile takes none, all, or a comma list of {', '.join(COMPILABLE)}; not {text!r}")
-    return names
 
 
 def format_report(r: dict) -> str:

@@ -170,13 +170,9 @@ def _bench_parser(sub) -> None:
     p.add_argument("--steps", type=int, default=20, help="timed iterations (default 20)")
     p.add_argument("--warmup", type=int, default=5, help="untimed iterations first (default 5)")
     p.add_argument("--precision", choices=("fp32", "bf16"), help="default: the preset's (bf16 on CUDA only)")
-    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, help="default: the config's")
-    p.add_argument("--compile", metavar="NETS", help="none, map, potential, map,potential or all (default: the "
-                                                     "config's)")
-    p.add_argument("--r1-every", type=int, metavar="K", help="lazy R1: K times the penalty every K iterations "
-                                                             "(changes the algorithm; default: the config's)")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
-                   help="set any config key, as for train (repeatable)")
+                   help="set any config key, as for train (repeatable): e.g. the speed-ups channels_last=true, "
+                        "compile=[map,potential], or lazy R1 r1_every=2 (changes the algorithm)")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default cuda if available, else cpu)")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
     p.add_argument("--no-flops", dest="flops", action="store_false", help="skip the FLOP count")
@@ -187,7 +183,7 @@ def _bench_parser(sub) -> None:
 def _run_bench(args: argparse.Namespace) -> int:
     import torch
 
-    from .bench import format_report, parse_compile, run_bench
+    from .bench import format_report, run_bench
     from .dist import check_device
     from .presets import resolve
 
@@ -196,10 +192,7 @@ def _run_bench(args: argparse.Namespace) -> int:
             raise ValueError(f"--threads must be positive, got {args.threads}")
         torch.set_num_threads(args.threads)
     check_device(args.device)
-    speed = dict(channels_last=args.channels_last, r1_every=args.r1_every,
-                 compile=parse_compile(args.compile) if args.compile is not None else None)
-    cfg = resolve(args.preset, settings=args.settings, model=args.model, precision=args.precision,
-                  **{k: v for k, v in speed.items() if v is not None})
+    cfg = resolve(args.preset, settings=args.settings, model=args.model, precision=args.precision)
     report = run_bench(cfg, batch=args.batch, steps=args.steps, warmup=args.warmup, device=args.device,
                        flops=args.flops)
     return _print(report, args.json, format_report(report))
