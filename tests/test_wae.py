@@ -120,11 +120,11 @@ def test_conv_networks_and_a_digits_step(tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    (dict(encoder="vae"), "unknown encoder"),
-    (dict(penalty="kl"), "unknown penalty"),
+    (dict(encoder="vae"), "encoder must be one of deterministic, gaussian"),
+    (dict(penalty="kl"), "penalty must be one of mmd, gan"),
     (dict(lam=-1.0), "lam"),
     (dict(lam=float("nan")), "lam"),
-    (dict(batch_size=1), "at least 2"),
+    (dict(batch_size=1), "batch_size must be an integer >= 2"),
     (dict(steps=0), "steps"),
     (dict(lr_map=0.0), "lr_map"),
     (dict(prior_sigma2=-1.0), "prior_sigma2"),

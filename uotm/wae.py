@@ -49,7 +49,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .config import NON_NEGATIVE, POSITIVE, SEED, Config
+from .config import NON_NEGATIVE, POSITIVE, SEED, Config, Rule, one_of
 from .losses import WAEGAN, WAEMMD, mmd_imq
 from .nets.wae import ConvDecoder, ConvEncoder, LatentDiscriminator, MLPDecoder, MLPEncoder
 
@@ -99,19 +99,14 @@ class WAEConfig(Config):
         return self.data in IMAGE_DATA
 
     NAME = "WAE "
-    RULES = dict(z_dim=POSITIVE, lam=NON_NEGATIVE, prior_sigma2=POSITIVE, steps=POSITIVE, batch_size=POSITIVE,
-                 lr_map=POSITIVE, lr_discriminator=POSITIVE, discriminator_steps=POSITIVE, hidden=POSITIVE,
+    # batch_size >= 2: the unbiased MMD needs pairs
+    RULES = dict(z_dim=POSITIVE, encoder=one_of(*ENCODERS), penalty=one_of(*PENALTIES), lam=NON_NEGATIVE,
+                 prior_sigma2=POSITIVE, steps=POSITIVE, batch_size=Rule(low=2), lr_map=POSITIVE, lr_discriminator=POSITIVE, discriminator_steps=POSITIVE, hidden=POSITIVE,
                  num_blocks=NON_NEGATIVE, width=POSITIVE, num_data=POSITIVE, seed=SEED, log_every=POSITIVE)
 
     def validate(self) -> "WAEConfig":
         """Check every field; return ``self``. Raises ValueError with the reason."""
         self.check_fields()
-        if self.encoder not in ENCODERS:
-            raise ValueError(f"unknown encoder {self.encoder!r}: choose one of {', '.join(ENCODERS)}")
-        if self.penalty not in PENALTIES:
-            raise ValueError(f"unknown penalty {self.penalty!r}: choose one of {', '.join(PENALTIES)}")
-        if self.batch_size < 2:
-            raise ValueError(f"batch_size must be at least 2 (the unbiased MMD needs pairs), got {self.batch_size}")
         if not self.data:
             raise ValueError(f"data must be a non-empty string, got {self.data!r}")
         if not self.is_image:
