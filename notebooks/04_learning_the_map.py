@@ -136,8 +136,8 @@ torch.set_num_threads(1)  # the toy networks are faster on one thread
 kl = get_psi("kl")
 
 # the training sets of the runs below (uotm.toy.training_data: the points train_toy draws for that config)
-source, target = (s.astype(np.float64)[:, 0] for s in training_data(ToyConfig(source="p", target="q",
-                                                                              num_data=num_data, seed=seed)))
+data_cfg = ToyConfig(source="p", target="q", batch_size=batch_size, num_data=num_data, seed=seed)
+source, target = (s.astype(np.float64)[:, 0] for s in training_data(data_cfg))
 xq, yq = quantile_bin_means(source, n_exact), quantile_bin_means(target, n_exact)  # sorted, equal weights
 a = b = np.full(n_exact, 1.0 / n_exact)
 C = squared_distances(xq, yq)

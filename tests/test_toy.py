@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ import yaml
 from uotm.cli import main
 from uotm.data.toy import TOY_NAMES, make_distribution, resolve_pair
 from uotm.nets import ToyMap, ToyPotential
-from uotm.toy import ToyConfig, train_toy
+from uotm.toy import ToyConfig, train_toy, training_data
 
 SMALL = ["--set", "epochs=2", "--set", "num_data=256", "--set", "batch_size=64", "--set", "log_every=2", "--quiet"]
 
@@ -148,3 +149,13 @@ def test_module_entry_point_runs():
 def test_a_prefix_of_a_mixture_sample_is_a_sample_of_the_mixture():
     pts = make_distribution("p").sample(4000, torch.Generator().manual_seed(0))[:400, 0]
     assert float((pts > 0).float().mean()) == pytest.approx(0.5, abs=0.1)
+
+
+def test_training_data_is_the_data_train_toy_draws():
+    cfg = ToyConfig(source="p", target="q", num_data=300, batch_size=100, epochs=1, hidden=8, seed=3)
+    source, target = training_data(cfg)
+    run = train_toy(cfg, progress=False)
+    assert source.shape == target.shape == (300, 1)
+    assert np.array_equal(source, run.source) and np.array_equal(target, run.target)
+    other_source, _ = training_data(replace(cfg, seed=4))
+    assert not np.array_equal(other_source, source)

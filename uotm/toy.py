@@ -145,7 +145,8 @@ def _iteration(
 
 def _draw_data(cfg: ToyConfig, src: ToyDistribution, tgt: ToyDistribution,
                g: torch.Generator) -> tuple[Tensor, Tensor]:
-    source, target = _draw_data(cfg, src, tgt, g)
+    target = tgt.sample(cfg.num_data, g)
+    source = src.sample(cfg.num_data, g)  # the fixed source set (a noise source is redrawn every batch)
     return source, target
 
 
@@ -167,8 +168,7 @@ def train_toy(cfg: ToyConfig, out_dir: str | Path | None = None, progress: bool 
     out = Path(out_dir) if out_dir is not None else None
     torch.manual_seed(cfg.seed)  # network initialisation
     g = torch.Generator().manual_seed(cfg.seed)  # every other draw
-    target = tgt.sample(cfg.num_data, g)
-    source = src.sample(cfg.num_data, g)  # the fixed source set (a noise source is redrawn every batch)
+    source, target = _draw_data(cfg, src, tgt, g)
     d = src.dim
     tmap, pot = ToyMap(d, cfg.hidden), ToyPotential(d, cfg.hidden)
     opt_map = torch.optim.Adam(tmap.parameters(), lr=cfg.lr_map, foreach=True)
