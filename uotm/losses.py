@@ -169,13 +169,13 @@ class JKOStep(SemiDual):
     and :math:`L_v` differs from the semi-dual's by that constant (the gradients are the same). The map's loss is
     the semi-dual's with :math:`x` the point :math:`T_{old}(x,z')` of :math:`\mu_k`.
 
-    ``psi2`` is a :class:`~uotm.psi.PsiConjugate` (S-JKO's names are :data:`uotm.sjko.SJKO_PSI`, whose
+    ``psi2`` is a :class:`~uotm.psi.PsiConjugate` (S-JKO's by name are :data:`uotm.psi.JKO_PSI`, whose
     ``softplus`` is not UOTM's: :func:`jko_step` picks by name); ``dim`` (the data's dimension) is
     needed with ``cost_scale="per_coordinate"`` only."""
 
     def __init__(self, psi2: PsiConjugate, h: float, cost_scale: str = "euclidean", dim: int | None = None):
         if not isinstance(psi2, PsiConjugate):
-            raise ValueError(f"psi2 must be a PsiConjugate (S-JKO's by name: uotm.sjko.SJKO_PSI), got {psi2!r}")
+            raise ValueError(f"psi2 must be a PsiConjugate (S-JKO's by name: uotm.psi.JKO_PSI, or use jko_step), got {psi2!r}")
         super().__init__("linear", psi2, jko_tau(h, cost_scale, dim))
         self.h, self.cost_scale = h, cost_scale
         self.dim = dim if cost_scale == "per_coordinate" else None

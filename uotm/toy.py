@@ -9,7 +9,13 @@ Differences from the reference, all deliberate:
 * the cost is :math:`c(x,y)=\tau\lVert x-y\rVert^2` (the paper's); the reference toy trainer used
   :math:`\tfrac\tau2\lVert x-y\rVert^2` in both losses, so its ``--tau 0.1`` is this trainer's ``tau=0.05``;
 * the potential's loss has shape (B,) (the reference's broadcast to (B, B, 1) with a noise source is a bug);
-* every random draw comes from one seeded generator, so a run is repeatable bit for bit on the CPU.
+* every random draw comes from one seeded generator, so a run is repeatable bit for bit on the CPU;
+  :func:`training_data` returns the points a run of a config trains on, without training.
+
+The module is also the home of the toy family of the command line (``python -m uotm toy --model
+uotm|otm|sjko|wae``): :func:`toy_model` is the one place where a toy model is chosen (its config class, run files
+and trainer: this module's, :mod:`uotm.sjko`'s or :mod:`uotm.wae`'s), :func:`resolve_toy` resolves a config
+through the one configuration base (defaults, ``--config``, ``--set``), :func:`run_toy` trains into a run folder.
 """
 
 from __future__ import annotations
