@@ -490,12 +490,6 @@ def load_snapshot(state: TrainState, snap: dict) -> None:
     state.noise.set_state(snap["rng"]["noise"])
 
 
-def save_snapshot(state: TrainState, path: str | Path) -> Path:
-    """Write :func:`snapshot_dict` to ``path`` atomically (:func:`uotm.runs.write_atomic`)."""
-    snap = snapshot_dict(state)
-    return runs.write_atomic(path, lambda p: torch.save(snap, p))
-
-
 def save_config(cfg: ImageConfig, path: str | Path) -> None:
     runs.write_yaml(path, cfg.to_dict())
 
